@@ -1,0 +1,44 @@
+/* The CPU reference ops: plain, obviously correct C, the oracle every other backend is tested
+ * against. Reductions accumulate in double. Each op lives in ops/<name>.c. */
+#ifndef KVP_CPU_OPS_H
+#define KVP_CPU_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../core/internal.h"
+
+/* ptr[i] = base address of binding i (its offset already applied). */
+typedef kvp_status (*kvp_cpu_op_fn)(kvp_context *ctx, const void *params, void *const *ptr);
+
+#define X(NAME, name, params, nbind) \
+    kvp_status kvp_cpu_op_##name(kvp_context *ctx, const void *params, void *const *ptr);
+#include "../../core/ops.def"
+#undef X
+
+/* Element i of a cache/tensor array in dtype code dt. */
+static inline float kvp_cpu_load(int dt, const void *base, size_t i) {
+    return kvp__load((kvp_dtype)dt, base, i);
+}
+
+/* Row t of head j of a cache layer: element offset of its first value. */
+static inline size_t kvp_cpu_row(const int32_t *meta, int j, int64_t t, int d) {
+    return ((size_t)meta[2 * j] + (size_t)t) * (size_t)d;
+}
+
+/* Pair partner, sign of rot() and frequency index of channel c (kvp_params.h, ROPE). */
+static inline void kvp_cpu_rope_pair(int layout, int d, int c, int *partner, float *sign,
+                                     int *freq) {
+    int half = d / 2;
+    if (layout == KVP_LAYOUT_HALF_SPLIT) {
+        *partner = c < half ? c + half : c - half;
+        *sign = c < half ? -1.0f : 1.0f;
+        *freq = c < half ? c : c - half;
+    } else {
+        *partner = (c & 1) ? c - 1 : c + 1;
+        *sign = (c & 1) ? 1.0f : -1.0f;
+        *freq = c / 2;
+    }
+}
+
+#endif /* KVP_CPU_OPS_H */

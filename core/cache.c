@@ -143,6 +143,11 @@ kvp_status kvp_cache_create(kvp_context *ctx, const kvp_cache_options *o, kvp_ca
     if (!(ctx->device->props.dtype_mask & (1u << o->dtype)))
         return kvp__error(ctx, KVP_ERR_UNSUPPORTED, "kvp_cache_create: %s does not support %s caches",
                           ctx->device->props.name, kvp_dtype_name(o->dtype));
+    /* GPU kernels move 16-bit rows as 32-bit words. */
+    if (o->dtype != KVP_DTYPE_F32 && o->head_dim % 2)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                          "kvp_cache_create: a %s cache needs an even head_dim (got %d)",
+                          kvp_dtype_name(o->dtype), o->head_dim);
     KVP_TRY(check_rows(ctx, o, o->capacity));
 
     kvp_cache *c = kvp__calloc(ctx, 1, sizeof *c);

@@ -275,7 +275,7 @@ typedef struct kvp_cache kvp_cache;
 typedef struct kvp_cache_options {
     int n_layers;
     int n_kv_heads;
-    int head_dim;
+    int head_dim;          /* even for f16/bf16 caches */
     int64_t capacity;      /* slots per kv head and layer at creation (0: wrap layers later) */
     kvp_dtype dtype;
 } kvp_cache_options;

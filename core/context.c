@@ -11,11 +11,10 @@ void kvp_context_options_init(kvp_context_options *options) {
     options->check_finite = 1;
 }
 
-kvp_status kvp_context_create(kvp_device *device, const kvp_context_options *options,
-                              kvp_context **context) {
-    if (!context) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_context_create: context is NULL");
+kvp_status kvp__context_create_with(kvp_device *device, const kvp_context_options *options,
+                                   kvp_status (*init)(kvp_context *ctx, void *arg), void *arg,
+                                   kvp_context **context) {
     *context = NULL;
-    if (!device) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_context_create: device is NULL");
     kvp_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return kvp__error_tls(KVP_ERR_OUT_OF_HOST_MEMORY, "kvp_context_create: out of memory");
@@ -26,7 +25,7 @@ kvp_status kvp_context_create(kvp_device *device, const kvp_context_options *opt
         ctx->options = *options;
     else
         kvp_context_options_init(&ctx->options);
-    kvp_status st = ctx->ops->context_create(ctx, device->index);
+    kvp_status st = init ? init(ctx, arg) : ctx->ops->context_create(ctx, device->index);
     if (st != KVP_OK) {
         kvp__error_tls(st, "kvp_context_create(%s): %s", device->props.name, ctx->error);
         free(ctx);
@@ -34,6 +33,14 @@ kvp_status kvp_context_create(kvp_device *device, const kvp_context_options *opt
     }
     *context = ctx;
     return KVP_OK;
+}
+
+kvp_status kvp_context_create(kvp_device *device, const kvp_context_options *options,
+                              kvp_context **context) {
+    if (!context) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_context_create: context is NULL");
+    *context = NULL;
+    if (!device) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_context_create: device is NULL");
+    return kvp__context_create_with(device, options, NULL, NULL, context);
 }
 
 void kvp_context_destroy(kvp_context *ctx) {

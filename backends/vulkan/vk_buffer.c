@@ -153,7 +153,8 @@ kvp_status kvp_vk_buffer_upload(kvp_context *ctx, void *handle, size_t offset, c
         VkDeviceSize so, got;
         KVP_TRY(kvp_vk_staging(vk, bytes, &s, &so, &got));
         memcpy((char *)s->staging->mapped + so, from, (size_t)got);
-        kvp_vk_access(vk, s, b->buffer, offset, offset + got, 1);
+        kvp_vk_range r = {b->buffer, offset, offset + got, 1};
+        kvp_vk_access(vk, s, &r, 1);
         VkBufferCopy region = {.srcOffset = so, .dstOffset = offset, .size = got};
         vk->dfn.vkCmdCopyBuffer(s->cmd, s->staging->buffer, b->buffer, 1, &region);
         s->n_commands++;
@@ -182,8 +183,9 @@ kvp_status kvp_vk_buffer_download(kvp_context *ctx, void *handle, size_t offset,
         }
         kvp_vk_slot *s;
         KVP_TRY(kvp_vk_begin(vk, &s));
-        kvp_vk_access(vk, s, b->buffer, offset, offset + piece, 0);
-        kvp_vk_access(vk, s, vk->readback->buffer, 0, piece, 1);
+        kvp_vk_range r[2] = {{b->buffer, offset, offset + piece, 0},
+                             {vk->readback->buffer, 0, piece, 1}};
+        kvp_vk_access(vk, s, r, 2);
         VkBufferCopy region = {.srcOffset = offset, .dstOffset = 0, .size = piece};
         vk->dfn.vkCmdCopyBuffer(s->cmd, b->buffer, vk->readback->buffer, 1, &region);
         s->n_commands++;
@@ -220,12 +222,14 @@ kvp_status kvp_vk_buffer_copy(kvp_context *ctx, void *dst, size_t dst_offset, vo
         kvp_status st = kvp_vk_begin(vk, &slot);
         if (st == KVP_OK) {
             VkBufferCopy a = {.srcOffset = src_offset, .dstOffset = 0, .size = bytes};
-            kvp_vk_access(vk, slot, s->buffer, src_offset, src_offset + bytes, 0);
-            kvp_vk_access(vk, slot, tmp->buffer, 0, bytes, 1);
+            kvp_vk_range ra[2] = {{s->buffer, src_offset, src_offset + bytes, 0},
+                                  {tmp->buffer, 0, bytes, 1}};
+            kvp_vk_access(vk, slot, ra, 2);
             vk->dfn.vkCmdCopyBuffer(slot->cmd, s->buffer, tmp->buffer, 1, &a);
             VkBufferCopy b = {.srcOffset = 0, .dstOffset = dst_offset, .size = bytes};
-            kvp_vk_access(vk, slot, tmp->buffer, 0, bytes, 0);
-            kvp_vk_access(vk, slot, d->buffer, dst_offset, dst_offset + bytes, 1);
+            kvp_vk_range rb[2] = {{tmp->buffer, 0, bytes, 0},
+                                  {d->buffer, dst_offset, dst_offset + bytes, 1}};
+            kvp_vk_access(vk, slot, rb, 2);
             vk->dfn.vkCmdCopyBuffer(slot->cmd, tmp->buffer, d->buffer, 1, &b);
             slot->n_commands += 2;
         }
@@ -233,8 +237,9 @@ kvp_status kvp_vk_buffer_copy(kvp_context *ctx, void *dst, size_t dst_offset, vo
         return st;
     }
     KVP_TRY(kvp_vk_begin(vk, &slot));
-    kvp_vk_access(vk, slot, s->buffer, src_offset, src_offset + bytes, 0);
-    kvp_vk_access(vk, slot, d->buffer, dst_offset, dst_offset + bytes, 1);
+    kvp_vk_range r[2] = {{s->buffer, src_offset, src_offset + bytes, 0},
+                         {d->buffer, dst_offset, dst_offset + bytes, 1}};
+    kvp_vk_access(vk, slot, r, 2);
     VkBufferCopy region = {.srcOffset = src_offset, .dstOffset = dst_offset, .size = bytes};
     vk->dfn.vkCmdCopyBuffer(slot->cmd, s->buffer, d->buffer, 1, &region);
     slot->n_commands++;

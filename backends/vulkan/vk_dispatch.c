@@ -145,13 +145,15 @@ kvp_status kvp_vk_run_plan(kvp_context *ctx, const kvp_op_call *call, const kvp_
                                   "vulkan: no descriptor set available in a fresh batch");
         }
         VkDescriptorBufferInfo info[KVP_GPU_MAX_PASS_BINDINGS];
+        kvp_vk_range ranges[KVP_GPU_MAX_PASS_BINDINGS];
         for (int k = 0; k < ps->n_bindings; k++) {
             bound b = resolve(vk, call, ps->binding[k]);
             info[k] = (VkDescriptorBufferInfo){.buffer = b.buffer, .offset = b.offset, .range = b.range};
             /* Whether a kernel writes a binding is not part of the plan: every binding
              * counts as written, which orders a pass after anything touching its buffers. */
-            kvp_vk_access(vk, s, b.buffer, b.offset, b.end, 1);
+            ranges[k] = (kvp_vk_range){b.buffer, b.offset, b.end, 1};
         }
+        kvp_vk_access(vk, s, ranges, ps->n_bindings);
         if (ps->n_bindings > 0) {
             /* One write covers bindings 0 .. n-1 (consecutive bindings of the same type). */
             VkWriteDescriptorSet w = {

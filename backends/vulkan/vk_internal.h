@@ -287,10 +287,10 @@ kvp_status kvp_vk_begin(kvp_vk_context *vk, kvp_vk_slot **slot);
 kvp_status kvp_vk_flush(kvp_vk_context *vk);
 /* Submits and waits for everything; retires every batch. */
 kvp_status kvp_vk_wait_all(kvp_vk_context *vk);
-/* Declares that the next command accesses [begin, end) of buffer; records a barrier first
- * when an earlier command of the batch wrote (or, for a write, read) an overlapping range. */
-void kvp_vk_access(kvp_vk_context *vk, kvp_vk_slot *slot, VkBuffer buffer, VkDeviceSize begin,
-                   VkDeviceSize end, int write);
+/* Declares the buffer ranges the next command accesses (write = 1 when it may write them);
+ * records a barrier first when an earlier command of the batch wrote a range that
+ * overlaps one of them, or read a range that overlaps one it writes. */
+void kvp_vk_access(kvp_vk_context *vk, kvp_vk_slot *slot, const kvp_vk_range *ranges, int n);
 /* A descriptor set from the slot's pool; KVP_ERR_INTERNAL-free: a full pool makes the caller
  * flush (returns VK_NULL_HANDLE in *set and KVP_OK when the slot is full). */
 kvp_status kvp_vk_alloc_set(kvp_vk_context *vk, kvp_vk_slot *slot, VkDescriptorSet *set);

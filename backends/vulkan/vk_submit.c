@@ -182,13 +182,17 @@ kvp_status kvp_vk_wait_all(kvp_vk_context *vk) {
     return st;
 }
 
-void kvp_vk_access(kvp_vk_context *vk, kvp_vk_slot *slot, VkBuffer buffer, VkDeviceSize begin,
-                   VkDeviceSize end, int write) {
-    int conflict = vk->n_hazards == KVP_VK_MAX_HAZARDS;
-    for (int i = 0; i < vk->n_hazards && !conflict; i++) {
-        const kvp_vk_range *h = &vk->hazards[i];
-        if (h->buffer == buffer && h->begin < end && begin < h->end && (h->write || write))
-            conflict = 1;
+void kvp_vk_access(kvp_vk_context *vk, kvp_vk_slot *slot, const kvp_vk_range *r, int n) {
+    /* All ranges of the command are checked first and recorded after the barrier: a
+     * barrier forgets everything before it, and must not forget this command's ranges. */
+    int conflict = vk->n_hazards + n > KVP_VK_MAX_HAZARDS;
+    for (int k = 0; k < n && !conflict; k++) {
+        for (int i = 0; i < vk->n_hazards && !conflict; i++) {
+            const kvp_vk_range *h = &vk->hazards[i];
+            if (h->buffer == r[k].buffer && h->begin < r[k].end && r[k].begin < h->end &&
+                (h->write || r[k].write))
+                conflict = 1;
+        }
     }
     if (conflict) {
         VkMemoryBarrier mb = {
@@ -202,11 +206,8 @@ void kvp_vk_access(kvp_vk_context *vk, kvp_vk_slot *slot, VkBuffer buffer, VkDev
         vk->dfn.vkCmdPipelineBarrier(slot->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
         vk->n_hazards = 0;
     }
-    kvp_vk_range *h = &vk->hazards[vk->n_hazards++];
-    h->buffer = buffer;
-    h->begin = begin;
-    h->end = end;
-    h->write = write;
+    for (int k = 0; k < n && vk->n_hazards < KVP_VK_MAX_HAZARDS; k++)
+        vk->hazards[vk->n_hazards++] = r[k];
 }
 
 kvp_status kvp_vk_alloc_set(kvp_vk_context *vk, kvp_vk_slot *slot, VkDescriptorSet *set) {

@@ -60,14 +60,14 @@ const kvp_backend_ops *kvp_cuda_backend(void);
 /* For backends: their per-context state, and the handle behind a core buffer. */
 void kvp__ctx_set_backend(kvp_context *ctx, void *state);
 void *kvp__ctx_backend(const kvp_context *ctx);
-void *kvp__buffer_handle(const kvp_buffer *buf);
 
-/* Creates a context on a registry device whose backend state is built by init(ctx, arg)
- * instead of the backend's context_create (interop: a context on the caller's GPU objects).
- * init records its error on ctx; context_destroy later tears the state down as usual. */
-kvp_status kvp__context_create_with(kvp_device *device, const kvp_context_options *options,
-                                   kvp_status (*init)(kvp_context *ctx, void *arg), void *arg,
-                                   kvp_context **context);
+/* For interop constructors (kvp_context_create_opencl, ...): creates a context on `device`
+ * whose backend context_create sees `native` (the caller's API handles, backend-defined)
+ * through kvp__ctx_native. */
+kvp_status kvp__context_create_native(kvp_device *device, const kvp_context_options *options,
+                                      const void *native, kvp_context **context);
+const void *kvp__ctx_native(const kvp_context *ctx);
+void *kvp__buffer_handle(const kvp_buffer *buf);
 
 /* Wraps a backend handle into a core buffer (used by the interop functions). `owned`: the
  * backend frees the memory when the buffer is freed. */

@@ -134,6 +134,10 @@ kvp_status kvp_vk_context_init(kvp_context *ctx, VkInstance instance, const kvp_
 }
 
 kvp_status kvp_vk_context_create(kvp_context *ctx, int device_index) {
+    const kvp_vk_native *n = kvp__ctx_native(ctx);
+    if (n)
+        return kvp_vk_context_init(ctx, n->instance, n->ifn, n->phys, n->device, n->queue_family,
+                                   n->queue_index);
     VkInstance instance;
     const kvp_vk_ifn *ifn;
     const kvp_vk_physical *pd;

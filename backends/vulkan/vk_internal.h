@@ -274,6 +274,18 @@ kvp_status kvp_vk_error(kvp_vk_context *vk, VkResult r, const char *what);
 kvp_status kvp_vk_context_init(kvp_context *ctx, VkInstance instance, const kvp_vk_ifn *ifn,
                                VkPhysicalDevice phys, VkDevice device, uint32_t queue_family,
                                uint32_t queue_index);
+/* The caller's objects, handed by kvp_context_create_vulkan to context_create through
+ * kvp__context_create_native. */
+typedef struct kvp_vk_native {
+    VkInstance instance;
+    const kvp_vk_ifn *ifn;
+    VkPhysicalDevice phys;
+    VkDevice device;
+    uint32_t queue_family, queue_index;
+} kvp_vk_native;
+
+/* context_create: on the registry device, or on the caller's objects when the context is
+ * being made by kvp_context_create_vulkan (kvp__ctx_native gives a kvp_vk_native). */
 kvp_status kvp_vk_context_create(kvp_context *ctx, int device_index);
 void kvp_vk_context_destroy(kvp_context *ctx);
 

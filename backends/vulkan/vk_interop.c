@@ -8,20 +8,6 @@
 #include "vk_internal.h"
 #include "kvpress/kvp_vulkan.h"
 
-typedef struct interop_args {
-    VkInstance instance;
-    const kvp_vk_ifn *ifn;
-    VkPhysicalDevice phys;
-    VkDevice device;
-    uint32_t queue_family, queue_index;
-} interop_args;
-
-static kvp_status interop_init(kvp_context *ctx, void *arg) {
-    const interop_args *a = arg;
-    return kvp_vk_context_init(ctx, a->instance, a->ifn, a->phys, a->device, a->queue_family,
-                               a->queue_index);
-}
-
 /* The registry device with the same UUID as the caller's physical device. */
 static kvp_device *registry_match(const uint8_t uuid[VK_UUID_SIZE]) {
     int n = 0;
@@ -83,8 +69,8 @@ KVP_API kvp_status kvp_context_create_vulkan(VkInstance instance,
                               "%s: %s is not among the Vulkan devices libkvpress can use "
                               "(see kvpress-tool info)",
                               who, info.props.deviceName);
-    interop_args a = {instance, &ifn, physical_device, device, queue_family, queue_index};
-    return kvp__context_create_with(reg, options, interop_init, &a, context);
+    kvp_vk_native native = {instance, &ifn, physical_device, device, queue_family, queue_index};
+    return kvp__context_create_native(reg, options, &native, context);
 }
 
 KVP_API kvp_status kvp_buffer_wrap_vulkan(kvp_context *ctx, VkBuffer buffer, VkDeviceSize size,

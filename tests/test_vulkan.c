@@ -323,6 +323,32 @@ START_TEST(test_count_nonfinite) {
 }
 END_TEST
 
+START_TEST(test_subgroup_variants) {
+    /* Where the device has subgroup arithmetic the subgroup variant is used, and both
+     * variants give the same counts (toggling picks the other pipeline of the table). */
+    kvp_vk_context *vk = kvp_vk_ctx(ctx);
+    VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    int has_variant = 0;
+    for (int i = 0; i < kvp_vk_spirv_count; i++)
+        has_variant |= !strcmp(kvp_vk_spirv_table[i].name, "count_nonfinite") &&
+                       kvp_vk_spirv_table[i].needs != 0;
+    ck_assert(has_variant);
+    int usable = (vk->info.subgroup_ops & need) == need && vk->info.subgroup_size >= 4;
+    const kvp_vk_spirv *k = kvp_vk_kernel_variant(vk, "count_nonfinite");
+    ck_assert_ptr_nonnull(k);
+    ck_assert_str_eq(k->variant, vk->allow_subgroups && usable ? "subgroup" : "");
+    int saved = vk->allow_subgroups;
+    for (int allow = 0; allow < 2; allow++) {
+        vk->allow_subgroups = allow;
+        ck_assert_str_eq(kvp_vk_kernel_variant(vk, "count_nonfinite")->variant,
+                         allow && usable ? "subgroup" : "");
+        check_count(KVP_DTYPE_F32, 70001);
+        check_count(KVP_DTYPE_BF16, 333);
+    }
+    vk->allow_subgroups = saved;
+}
+END_TEST
+
 /* n dependent dispatches s = s + 1: more than fit in one batch (descriptor pool) and more
  * batches than slots, so barriers and ordering across submissions are exercised. */
 static int chain(kvp_context *c, int n) {
@@ -464,6 +490,7 @@ int main(void) {
     tcase_add_test(tc, test_score_map);
     tcase_add_test(tc, test_binding_offset);
     tcase_add_test(tc, test_count_nonfinite);
+    tcase_add_test(tc, test_subgroup_variants);
     tcase_add_test(tc, test_batching);
     tcase_add_test(tc, test_free_in_flight);
     tcase_add_test(tc, test_plan_errors);

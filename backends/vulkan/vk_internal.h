@@ -345,6 +345,8 @@ kvp_status kvp_vk_pipelines_init(kvp_vk_context *vk);
 void kvp_vk_pipelines_destroy(kvp_vk_context *vk);
 /* The pipeline of kernel `name` (the variant that suits the device), created on first use. */
 kvp_status kvp_vk_pipeline(kvp_vk_context *vk, const char *name, VkPipeline *out);
+/* The table entry kvp_vk_pipeline uses for kernel `name` on this context, or NULL. */
+const kvp_vk_spirv *kvp_vk_kernel_variant(const kvp_vk_context *vk, const char *name);
 
 /* ---- dispatch (vk_dispatch.c) ------------------------------------------------------------- */
 

@@ -70,7 +70,9 @@ void kvp_vk_pipelines_destroy(kvp_vk_context *vk) {
 /* Whether the device (and the context's settings) allow a variant. */
 static int variant_usable(const kvp_vk_context *vk, unsigned needs) {
     if (!needs) return 1;
-    if (!vk->allow_subgroups || vk->info.subgroup_size == 0) return 0;
+    /* The subgroup variants stash one value per subgroup in KVP_WG / 4 slots (kvp_glsl.h).
+     * SPIR-V 1.3 modules run with exactly the advertised subgroup size. */
+    if (!vk->allow_subgroups || vk->info.subgroup_size < 4) return 0;
     static const struct {
         unsigned need;
         VkSubgroupFeatureFlags op;
@@ -94,6 +96,12 @@ static int pick_variant(const kvp_vk_context *vk, const char *name, int *known) 
         if (variant_usable(vk, kvp_vk_spirv_table[i].needs)) return i;
     }
     return -1;
+}
+
+const kvp_vk_spirv *kvp_vk_kernel_variant(const kvp_vk_context *vk, const char *name) {
+    int known;
+    int i = pick_variant(vk, name, &known);
+    return i < 0 ? NULL : &kvp_vk_spirv_table[i];
 }
 
 static kvp_status build_error(kvp_vk_context *vk, VkResult r, const char *call,

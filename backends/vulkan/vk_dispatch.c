@@ -174,6 +174,7 @@ kvp_status kvp_vk_run_plan(kvp_context *ctx, const kvp_op_call *call, const kvp_
                                        (uint32_t)((ps->params_size + 3) / 4 * 4), ps->params);
         vk->dfn.vkCmdDispatch(s->cmd, ps->groups[0], ps->groups[1], ps->groups[2]);
         s->n_commands++;
+        if (s->n_commands >= KVP_VK_SUBMIT_EVERY) KVP_TRY(kvp_vk_flush(vk));
     }
     return KVP_OK;
 }

@@ -187,6 +187,9 @@ typedef struct kvp_vk_buffer {
 #define KVP_VK_SLOTS 3
 /* Descriptor sets (one per dispatch) per batch before the batch is submitted. */
 #define KVP_VK_SETS_PER_SLOT 256
+/* Dispatches after which a batch is submitted even though it could take more: the GPU
+ * starts on them while the CPU records the rest. */
+#define KVP_VK_SUBMIT_EVERY 64
 /* Largest staging area per batch; bigger uploads stream through several batches. */
 #define KVP_VK_STAGING_MAX ((VkDeviceSize)16 << 20)
 #define KVP_VK_STAGING_MIN ((VkDeviceSize)256 << 10)

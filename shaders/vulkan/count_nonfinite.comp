@@ -1,4 +1,4 @@
-/* count_nonfinite (body: shaders/common/count_nonfinite.inc; bindings: kvp_params.h). */
+/* Vulkan entry point of shaders/common/count_nonfinite.inc. */
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "kvp_glsl.h"

@@ -1,4 +1,4 @@
-/* score_map (body: shaders/common/score_map.inc; bindings: kvp_params.h SCORE_MAP). */
+/* Vulkan entry point of shaders/common/score_map.inc. */
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "kvp_glsl.h"

@@ -111,6 +111,9 @@ kvp_status kvp_vk_context_init(kvp_context *ctx, VkInstance instance, const kvp_
     const VkPhysicalDeviceLimits *lim = &vk->info.props.limits;
     vk->caps.subgroup_size = (int)vk->info.subgroup_size;
     vk->caps.max_workgroup_size = KVP_VK_WG;
+    kvp_device_props dp;
+    kvp_vk_fill_props(&vk->info, &dp);
+    vk->caps.compute_units = dp.compute_units;
     for (int i = 0; i < 3; i++) vk->caps.max_groups[i] = lim->maxComputeWorkGroupCount[i];
 
     if (st == KVP_OK) {

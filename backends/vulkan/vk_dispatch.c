@@ -1,13 +1,20 @@
 /*
  * run: executes an op as the shared GPU plan describes it (backends/gpu/gpu_plan.h).
  *
- * Everything that can fail for reasons other than the device (a malformed plan, a
- * misaligned binding offset, a kernel that does not build, scratch that does not fit) is
- * checked before the first command is recorded, so a failed run records nothing. Each pass
- * then gets a descriptor set from the batch's pool, its parameters as push constants and a
- * dispatch; vk_access() inserts the barriers that order it after the passes and copies it
- * depends on. Nothing waits here: the batch is submitted when it is full or when the host
- * needs a result.
+ * Everything that can fail for reasons other than the device (a malformed plan, a kernel
+ * that does not build, scratch or staging memory that does not fit) is checked before the
+ * first command is recorded, so a failed run records nothing. Each pass then gets a
+ * descriptor set from the batch's pool, its parameters as push constants and a dispatch;
+ * vk_access() inserts the barriers that order it after the passes and copies it depends on.
+ * Nothing waits here: the batch is submitted when it is full or when the host needs a result.
+ *
+ * Misaligned bindings. A descriptor can only start at a multiple of the device's
+ * minStorageBufferOffsetAlignment, but the core binds caller memory (wrapped cache layers,
+ * device tensors) at any byte offset, as the other backends accept. Such a binding is
+ * staged: the rest of its buffer from the offset is copied into an aligned temporary before
+ * the op, bound instead, and copied back after the op when the op writes that binding
+ * (kvp_gpu_plan.written). Bindings with the same buffer and offset share one temporary, so
+ * aliasing behaves as without staging.
  */
 #include <stdio.h>
 #include <string.h>
@@ -50,18 +57,9 @@ static kvp_status check_plan(kvp_vk_context *vk, const kvp_op_call *call,
                                   p, op, src);
         }
     }
-    /* Descriptor offsets must honour the device's alignment; only caller memory (wrapped
-     * cache layers, device tensors) can have offsets at all. */
-    VkDeviceSize align = vk->info.props.limits.minStorageBufferOffsetAlignment;
     for (int i = 0; i < call->n_bindings; i++) {
         const kvp_vk_buffer *b = kvp__buffer_handle(call->bindings[i].buffer);
         size_t off = call->bindings[i].offset;
-        if (align > 1 && off % align != 0)
-            return kvp__error(vk->ctx, KVP_ERR_INVALID_ARG,
-                              "vulkan: op %s: binding %d starts at byte offset %zu, which is not "
-                              "a multiple of the device's minStorageBufferOffsetAlignment (%llu); "
-                              "align cache layers and device tensors to it",
-                              op, i, off, (unsigned long long)align);
         if (off >= b->size)
             return kvp__error(vk->ctx, KVP_ERR_INVALID_ARG,
                               "vulkan: op %s: binding %d starts at byte offset %zu, past the end of "
@@ -89,18 +87,26 @@ static kvp_status ensure_scratch(kvp_vk_context *vk, const kvp_gpu_plan *plan) {
     return KVP_OK;
 }
 
-static bound resolve(kvp_vk_context *vk, const kvp_op_call *call, int src) {
+/* Bytes of b's VkBuffer from `off` to its end. Our buffers are padded to 16 bytes (see
+ * kvp_vk_buffer_create) and the padding is bindable; wrapped ones end at the caller's size. */
+static VkDeviceSize tail_bytes(const kvp_vk_buffer *b, VkDeviceSize off) {
+    VkDeviceSize total = b->wrapped ? b->size : (b->size + 15) / 16 * 16;
+    return total - off;
+}
+
+static bound resolve(kvp_vk_context *vk, const kvp_op_call *call, kvp_vk_buffer *const *staged,
+                     int src) {
     const kvp_vk_buffer *b;
     VkDeviceSize off = 0;
-    if (src >= 0) {
+    if (src >= 0 && staged[src]) {
+        b = staged[src];
+    } else if (src >= 0) {
         b = kvp__buffer_handle(call->bindings[src].buffer);
         off = call->bindings[src].offset;
     } else {
         b = vk->scratch[-1 - src];
     }
-    /* Our buffers are padded to 16 bytes (see kvp_vk_buffer_create): the whole rest of the
-     * VkBuffer is bindable. Wrapped buffers end at the size the caller gave. */
-    VkDeviceSize total = b->wrapped ? b->size : (b->size + 15) / 16 * 16;
+    VkDeviceSize total = off + tail_bytes(b, off);
     VkDeviceSize max = vk->info.props.limits.maxStorageBufferRange;
     bound r = {.buffer = b->buffer, .offset = off, .range = VK_WHOLE_SIZE, .end = total};
     if (total - off > max) {
@@ -117,17 +123,73 @@ static bound resolve(kvp_vk_context *vk, const kvp_op_call *call, int src) {
     return r;
 }
 
-kvp_status kvp_vk_run_plan(kvp_context *ctx, const kvp_op_call *call, const kvp_gpu_plan *plan) {
-    kvp_vk_context *vk = kvp_vk_ctx(ctx);
-    if (vk->lost)
-        return kvp__error(ctx, KVP_ERR_DEVICE_LOST,
-                          "vulkan: the device was lost; the context cannot be used any more");
-    KVP_TRY(check_plan(vk, call, plan));
-    VkPipeline pipe[KVP_GPU_MAX_PASSES];
-    for (int p = 0; p < plan->n_passes; p++)
-        KVP_TRY(kvp_vk_pipeline(vk, plan->pass[p].kernel, &pipe[p]));
-    KVP_TRY(ensure_scratch(vk, plan));
+/* Records a copy of `bytes` from (src, so) to (dst, dof) in the recording batch. */
+static kvp_status record_copy(kvp_vk_context *vk, const kvp_vk_buffer *src, VkDeviceSize so,
+                              const kvp_vk_buffer *dst, VkDeviceSize dof, VkDeviceSize bytes) {
+    kvp_vk_slot *s;
+    KVP_TRY(kvp_vk_begin(vk, &s));
+    kvp_vk_range r[2] = {{src->buffer, so, so + bytes, 0}, {dst->buffer, dof, dof + bytes, 1}};
+    kvp_vk_access(vk, s, r, 2);
+    VkBufferCopy region = {.srcOffset = so, .dstOffset = dof, .size = bytes};
+    vk->dfn.vkCmdCopyBuffer(s->cmd, src->buffer, dst->buffer, 1, &region);
+    s->n_commands++;
+    return KVP_OK;
+}
 
+/* Creates the aligned temporaries of the misaligned op bindings (staged[i], shared by the
+ * bindings with the same buffer and offset); nothing is recorded yet. */
+static kvp_status stage_create(kvp_vk_context *vk, const kvp_op_call *call,
+                               kvp_vk_buffer **staged) {
+    VkDeviceSize align = vk->info.props.limits.minStorageBufferOffsetAlignment;
+    for (int i = 0; i < call->n_bindings; i++) {
+        staged[i] = NULL;
+        size_t off = call->bindings[i].offset;
+        if (align <= 1 || off % align == 0) continue;
+        for (int j = 0; j < i && !staged[i]; j++)
+            if (staged[j] && call->bindings[j].buffer == call->bindings[i].buffer &&
+                call->bindings[j].offset == off)
+                staged[i] = staged[j];
+        if (staged[i]) continue;
+        const kvp_vk_buffer *b = kvp__buffer_handle(call->bindings[i].buffer);
+        KVP_TRY(kvp_vk_buffer_create(vk, tail_bytes(b, off), KVP_VK_MEM_DEVICE, &staged[i]));
+    }
+    return KVP_OK;
+}
+
+/* Copies in (before = 1) or back (before = 0, written bindings only); each temporary once. */
+static kvp_status stage_copy(kvp_vk_context *vk, const kvp_op_call *call, unsigned written,
+                             kvp_vk_buffer *const *staged, int before) {
+    for (int i = 0; i < call->n_bindings; i++) {
+        int first = staged[i] != NULL;
+        for (int j = 0; j < i && first; j++) first = staged[j] != staged[i];
+        if (!first) continue;
+        /* Written through any binding that shares the temporary. */
+        int w = 0;
+        for (int j = i; j < call->n_bindings; j++) w |= staged[j] == staged[i] && (written >> j) & 1u;
+        if (!before && !w) continue;
+        const kvp_vk_buffer *b = kvp__buffer_handle(call->bindings[i].buffer);
+        VkDeviceSize off = call->bindings[i].offset, bytes = tail_bytes(b, off);
+        if (before)
+            KVP_TRY(record_copy(vk, b, off, staged[i], 0, bytes));
+        else
+            KVP_TRY(record_copy(vk, staged[i], 0, b, off, bytes));
+    }
+    return KVP_OK;
+}
+
+static void stage_release(kvp_vk_context *vk, const kvp_op_call *call, kvp_vk_buffer **staged) {
+    for (int i = 0; i < call->n_bindings; i++) {
+        if (!staged[i]) continue;
+        kvp_vk_buffer *t = staged[i];
+        for (int j = i; j < call->n_bindings; j++)
+            if (staged[j] == t) staged[j] = NULL;
+        kvp_vk_release(vk, t); /* after the batches that use it */
+    }
+}
+
+static kvp_status record_passes(kvp_vk_context *vk, const kvp_op_call *call,
+                                const kvp_gpu_plan *plan, const VkPipeline *pipe,
+                                kvp_vk_buffer *const *staged) {
     for (int p = 0; p < plan->n_passes; p++) {
         const kvp_gpu_pass *ps = &plan->pass[p];
         if (ps->groups[0] == 0 || ps->groups[1] == 0 || ps->groups[2] == 0) continue;
@@ -141,16 +203,16 @@ kvp_status kvp_vk_run_plan(kvp_context *ctx, const kvp_op_call *call, const kvp_
             KVP_TRY(kvp_vk_begin(vk, &s));
             KVP_TRY(kvp_vk_alloc_set(vk, s, &set));
             if (!set)
-                return kvp__error(ctx, KVP_ERR_INTERNAL,
+                return kvp__error(vk->ctx, KVP_ERR_INTERNAL,
                                   "vulkan: no descriptor set available in a fresh batch");
         }
         VkDescriptorBufferInfo info[KVP_GPU_MAX_PASS_BINDINGS];
         kvp_vk_range ranges[KVP_GPU_MAX_PASS_BINDINGS];
         for (int k = 0; k < ps->n_bindings; k++) {
-            bound b = resolve(vk, call, ps->binding[k]);
+            bound b = resolve(vk, call, staged, ps->binding[k]);
             info[k] = (VkDescriptorBufferInfo){.buffer = b.buffer, .offset = b.offset, .range = b.range};
-            /* Whether a kernel writes a binding is not part of the plan: every binding
-             * counts as written, which orders a pass after anything touching its buffers. */
+            /* Which pass writes which binding is not part of the plan: every binding counts
+             * as written, which orders a pass after anything touching its buffers. */
             ranges[k] = (kvp_vk_range){b.buffer, b.offset, b.end, 1};
         }
         kvp_vk_access(vk, s, ranges, ps->n_bindings);
@@ -177,6 +239,25 @@ kvp_status kvp_vk_run_plan(kvp_context *ctx, const kvp_op_call *call, const kvp_
         if (s->n_commands >= KVP_VK_SUBMIT_EVERY) KVP_TRY(kvp_vk_flush(vk));
     }
     return KVP_OK;
+}
+
+kvp_status kvp_vk_run_plan(kvp_context *ctx, const kvp_op_call *call, const kvp_gpu_plan *plan) {
+    kvp_vk_context *vk = kvp_vk_ctx(ctx);
+    if (vk->lost)
+        return kvp__error(ctx, KVP_ERR_DEVICE_LOST,
+                          "vulkan: the device was lost; the context cannot be used any more");
+    KVP_TRY(check_plan(vk, call, plan));
+    VkPipeline pipe[KVP_GPU_MAX_PASSES];
+    for (int p = 0; p < plan->n_passes; p++)
+        KVP_TRY(kvp_vk_pipeline(vk, plan->pass[p].kernel, &pipe[p]));
+    KVP_TRY(ensure_scratch(vk, plan));
+    kvp_vk_buffer *staged[KVP_MAX_BINDINGS] = {NULL};
+    kvp_status st = stage_create(vk, call, staged);
+    if (st == KVP_OK) st = stage_copy(vk, call, plan->written, staged, 1);
+    if (st == KVP_OK) st = record_passes(vk, call, plan, pipe, staged);
+    if (st == KVP_OK) st = stage_copy(vk, call, plan->written, staged, 0);
+    stage_release(vk, call, staged);
+    return st;
 }
 
 kvp_status kvp_vk_run(kvp_context *ctx, const kvp_op_call *call) {

@@ -137,6 +137,7 @@ int kvp_vk_registry_count(void);
 /* Invocations per workgroup of every kernel: the -DKVP_WG the shaders are compiled with
  * (backends/vulkan/meson.build) and the KVP_WG the shared plans assume. */
 #define KVP_VK_WG 256
+_Static_assert(KVP_VK_WG == KVP_GPU_WG, "the shaders' KVP_WG must be the plans' KVP_GPU_WG");
 
 typedef struct kvp_vk_devinfo {
     VkPhysicalDeviceProperties props;

@@ -98,7 +98,8 @@ static engine_buffer engine_buffer_create(VkDeviceSize size) {
         VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     uint32_t type = UINT32_MAX;
     for (uint32_t i = 0; i < eng.mem.memoryTypeCount && type == UINT32_MAX; i++)
-        if ((req.memoryTypeBits & (1u << i)) && (eng.mem.memoryTypes[i].propertyFlags & want) == want)
+        if ((req.memoryTypeBits & (1u << i)) &&
+            (eng.mem.memoryTypes[i].propertyFlags & want) == want)
             type = i;
     ck_assert_uint_ne(type, UINT32_MAX);
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
@@ -173,8 +174,8 @@ static void cpu_reference(const char *spec, kvp_dtype dt, const void *keys, cons
     kvp_context *ctx;
     ck_assert_int_eq(kvp_device_by_name("cpu", &dev), KVP_OK);
     ck_assert_int_eq(kvp_context_create(dev, NULL, &ctx), KVP_OK);
-    kvp_cache_options o = {.n_layers = 1, .n_kv_heads = HK, .head_dim = D, .capacity = CAP,
-                           .dtype = dt};
+    kvp_cache_options o = {
+        .n_layers = 1, .n_kv_heads = HK, .head_dim = D, .capacity = CAP, .dtype = dt};
     kvp_cache *cache;
     ck_assert_int_eq(kvp_cache_create(ctx, &o, &cache), KVP_OK);
     kvp_tensor k = kvp_tensor_host(dt, (void *)keys, 3, HK, N, D);
@@ -213,8 +214,8 @@ static void check_press(const char *spec, kvp_dtype dt, size_t k_off, size_t v_o
     }
 
     kvp_context *ctx;
-    ck_assert_msg(kvp_context_create_vulkan(eng.instance, eng.phys, eng.device, eng.family, 0,
-                                            NULL, &ctx) == KVP_OK,
+    ck_assert_msg(kvp_context_create_vulkan(eng.instance, eng.phys, eng.device, eng.family, 0, NULL,
+                                            &ctx) == KVP_OK,
                   "kvp_context_create_vulkan: %s", kvp_last_error());
     kvp_device_props props;
     ck_assert_int_eq(kvp_device_get_props(kvp_context_device(ctx), &props), KVP_OK);
@@ -222,12 +223,13 @@ static void check_press(const char *spec, kvp_dtype dt, size_t k_off, size_t v_o
     kvp_buffer *kbuf, *vbuf;
     ck_assert_int_eq(kvp_buffer_wrap_vulkan(ctx, kb.buffer, kb.size, &kbuf), KVP_OK);
     ck_assert_int_eq(kvp_buffer_wrap_vulkan(ctx, vb.buffer, vb.size, &vbuf), KVP_OK);
-    kvp_cache_options o = {.n_layers = 1, .n_kv_heads = HK, .head_dim = D, .capacity = 0,
-                           .dtype = dt};
+    kvp_cache_options o = {
+        .n_layers = 1, .n_kv_heads = HK, .head_dim = D, .capacity = 0, .dtype = dt};
     kvp_cache *cache;
     ck_assert_int_eq(kvp_cache_create(ctx, &o, &cache), KVP_OK);
     int64_t lengths[HK] = {N, N, N, N};
-    ck_assert_int_eq(kvp_cache_wrap_layer(cache, 0, CAP, kbuf, k_off, vbuf, v_off, lengths), KVP_OK);
+    ck_assert_int_eq(kvp_cache_wrap_layer(cache, 0, CAP, kbuf, k_off, vbuf, v_off, lengths),
+                     KVP_OK);
     kvp_press *press;
     ck_assert_int_eq(kvp_press_parse(spec, &press), KVP_OK);
     kvp_inputs *in;
@@ -300,9 +302,9 @@ START_TEST(test_bad_arguments) {
                                                0, NULL, &ctx),
                      KVP_ERR_INVALID_ARG);
     ck_assert_ptr_null(ctx);
-    ck_assert_int_eq(kvp_context_create_vulkan(eng.instance, eng.phys, eng.device, eng.family, 99,
-                                               NULL, &ctx),
-                     KVP_ERR_INVALID_ARG);
+    ck_assert_int_eq(
+        kvp_context_create_vulkan(eng.instance, eng.phys, eng.device, eng.family, 99, NULL, &ctx),
+        KVP_ERR_INVALID_ARG);
     ck_assert(strstr(kvp_last_error(), "queue") != NULL);
     /* A wrapped VkBuffer belongs to Vulkan contexts only. */
     kvp_device *cpu;

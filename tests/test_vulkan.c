@@ -76,7 +76,8 @@ static kvp_status run_score_map(kvp_context *c, const kvp_p_score_map *p, kvp_bu
     kvp_op_call call = {.op = KVP_OP_SCORE_MAP, .params = p, .n_bindings = 2};
     call.bindings[0] = (kvp_binding){s, s_off};
     call.bindings[1] = (kvp_binding){w, 0};
-    kvp_gpu_plan plan = plan_one("score_map", (uint32_t)((p->H * p->n + 255) / 256), 2, p, sizeof *p);
+    kvp_gpu_plan plan =
+        plan_one("score_map", (uint32_t)((p->H * p->n + 255) / 256), 2, p, sizeof *p);
     return kvp_vk_run_plan(c, &call, &plan);
 }
 
@@ -88,7 +89,8 @@ static kvp_status run_count(kvp_context *c, const kvp_p_count_nonfinite *p, kvp_
     kvp_op_call call = {.op = KVP_OP_COUNT_NONFINITE, .params = p, .n_bindings = 2};
     call.bindings[0] = (kvp_binding){x, 0};
     call.bindings[1] = (kvp_binding){out, 0};
-    kvp_gpu_plan plan = plan_one("count_nonfinite", (uint32_t)((p->count + 255) / 256), 2, p, sizeof *p);
+    kvp_gpu_plan plan =
+        plan_one("count_nonfinite", (uint32_t)((p->count + 255) / 256), 2, p, sizeof *p);
     plan.written = 2u;
     return kvp_vk_run_plan(c, &call, &plan);
 }
@@ -127,10 +129,12 @@ START_TEST(test_spirv_table) {
 END_TEST
 
 START_TEST(test_result_mapping) {
-    ck_assert_int_eq(kvp_vk_result_status(VK_ERROR_OUT_OF_DEVICE_MEMORY), KVP_ERR_OUT_OF_DEVICE_MEMORY);
+    ck_assert_int_eq(kvp_vk_result_status(VK_ERROR_OUT_OF_DEVICE_MEMORY),
+                     KVP_ERR_OUT_OF_DEVICE_MEMORY);
     ck_assert_int_eq(kvp_vk_result_status(VK_ERROR_OUT_OF_HOST_MEMORY), KVP_ERR_OUT_OF_HOST_MEMORY);
     ck_assert_int_eq(kvp_vk_result_status(VK_ERROR_DEVICE_LOST), KVP_ERR_DEVICE_LOST);
-    ck_assert_int_eq(kvp_vk_result_status(VK_ERROR_INCOMPATIBLE_DRIVER), KVP_ERR_BACKEND_UNAVAILABLE);
+    ck_assert_int_eq(kvp_vk_result_status(VK_ERROR_INCOMPATIBLE_DRIVER),
+                     KVP_ERR_BACKEND_UNAVAILABLE);
     ck_assert_int_eq(kvp_vk_result_status(VK_ERROR_INVALID_SHADER_NV), KVP_ERR_KERNEL_BUILD);
     ck_assert_str_eq(kvp_vk_result_name(VK_ERROR_DEVICE_LOST), "VK_ERROR_DEVICE_LOST");
 }
@@ -337,7 +341,8 @@ START_TEST(test_subgroup_variants) {
     /* Where the device has subgroup arithmetic the subgroup variant is used, and both
      * variants give the same counts (toggling picks the other pipeline of the table). */
     kvp_vk_context *vk = kvp_vk_ctx(ctx);
-    VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    VkSubgroupFeatureFlags need =
+        VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
     int has_variant = 0;
     for (int i = 0; i < kvp_vk_spirv_count; i++)
         has_variant |= !strcmp(kvp_vk_spirv_table[i].name, "count_nonfinite") &&
@@ -470,7 +475,8 @@ static int thread_main(void *arg) {
 START_TEST(test_threads) {
     /* Contexts are independent: two threads, two contexts, at the same time. */
     thrd_t t[2];
-    for (int i = 0; i < 2; i++) ck_assert_int_eq(thrd_create(&t[i], thread_main, NULL), thrd_success);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(thrd_create(&t[i], thread_main, NULL), thrd_success);
     for (int i = 0; i < 2; i++) {
         int ok = 0;
         ck_assert_int_eq(thrd_join(t[i], &ok), thrd_success);

@@ -42,9 +42,12 @@ static void *open_loader(char *why, size_t why_size) {
     /* The versioned name first: the unversioned one only exists with the -dev package. */
     static const char *const names[] = {
 #if defined(__APPLE__)
-        "libvulkan.1.dylib", "libvulkan.dylib", "libMoltenVK.dylib",
+        "libvulkan.1.dylib",
+        "libvulkan.dylib",
+        "libMoltenVK.dylib",
 #else
-        "libvulkan.so.1", "libvulkan.so",
+        "libvulkan.so.1",
+        "libvulkan.so",
 #endif
     };
     const char *err = NULL;
@@ -91,11 +94,11 @@ kvp_status kvp_vk_load_instance(PFN_vkGetInstanceProcAddr gipa, VkInstance insta
     if (!ifn->vkGetPhysicalDeviceProperties2)
         ifn->vkGetPhysicalDeviceProperties2 =
             (PFN_vkGetPhysicalDeviceProperties2)gipa(instance, "vkGetPhysicalDeviceProperties2KHR");
-#define CHECK(name)                                                                          \
-    if (!ifn->name) {                                                                        \
-        snprintf(why, why_size, "the Vulkan instance does not provide %s (needs Vulkan 1.1)", \
-                 #name);                                                                     \
-        return KVP_ERR_BACKEND_UNAVAILABLE;                                                  \
+#define CHECK(name)                                                                                \
+    if (!ifn->name) {                                                                              \
+        snprintf(why, why_size, "the Vulkan instance does not provide %s (needs Vulkan 1.1)",      \
+                 #name);                                                                           \
+        return KVP_ERR_BACKEND_UNAVAILABLE;                                                        \
     }
     KVP_VK_INSTANCE_FNS(CHECK)
 #undef CHECK
@@ -156,8 +159,7 @@ static kvp_status create_instance(char *why, size_t why_size) {
                  r == VK_ERROR_INCOMPATIBLE_DRIVER ? ": no Vulkan driver (ICD) is installed" : "");
         return kvp_vk_result_status(r);
     }
-    return kvp_vk_load_instance(reg.g.vkGetInstanceProcAddr, reg.instance, &reg.ifn, why,
-                                why_size);
+    return kvp_vk_load_instance(reg.g.vkGetInstanceProcAddr, reg.instance, &reg.ifn, why, why_size);
 }
 
 /* Discrete GPUs first, software devices last, so that "vulkan" names the best device. */
@@ -200,8 +202,8 @@ static void list_devices(char *why, size_t why_size) {
         if (st != KVP_OK) {
             /* Collect the reasons: they become the backend's reason if no device is left. */
             if (used + 3 < why_size)
-                used += (size_t)snprintf(why + used, why_size - used, "%s%s", used ? "; " : "",
-                                         skip);
+                used +=
+                    (size_t)snprintf(why + used, why_size - used, "%s%s", used ? "; " : "", skip);
             if (used >= why_size) used = why_size - 1;
             continue;
         }

@@ -13,33 +13,33 @@
 
 /* ---- results -------------------------------------------------------------------------------- */
 
-#define KVP_VK_RESULTS(X)                                                                    \
-    X(VK_SUCCESS, KVP_OK)                                                                    \
-    X(VK_NOT_READY, KVP_ERR_INTERNAL)                                                        \
-    X(VK_TIMEOUT, KVP_ERR_INTERNAL)                                                          \
-    X(VK_INCOMPLETE, KVP_ERR_INTERNAL)                                                       \
-    X(VK_ERROR_OUT_OF_HOST_MEMORY, KVP_ERR_OUT_OF_HOST_MEMORY)                               \
-    X(VK_ERROR_OUT_OF_DEVICE_MEMORY, KVP_ERR_OUT_OF_DEVICE_MEMORY)                           \
-    X(VK_ERROR_INITIALIZATION_FAILED, KVP_ERR_BACKEND_UNAVAILABLE)                           \
-    X(VK_ERROR_DEVICE_LOST, KVP_ERR_DEVICE_LOST)                                             \
-    X(VK_ERROR_MEMORY_MAP_FAILED, KVP_ERR_OUT_OF_HOST_MEMORY)                                \
-    X(VK_ERROR_LAYER_NOT_PRESENT, KVP_ERR_BACKEND_UNAVAILABLE)                               \
-    X(VK_ERROR_EXTENSION_NOT_PRESENT, KVP_ERR_BACKEND_UNAVAILABLE)                           \
-    X(VK_ERROR_FEATURE_NOT_PRESENT, KVP_ERR_BACKEND_UNAVAILABLE)                             \
-    X(VK_ERROR_INCOMPATIBLE_DRIVER, KVP_ERR_BACKEND_UNAVAILABLE)                             \
-    X(VK_ERROR_TOO_MANY_OBJECTS, KVP_ERR_OUT_OF_DEVICE_MEMORY)                               \
-    X(VK_ERROR_FORMAT_NOT_SUPPORTED, KVP_ERR_UNSUPPORTED)                                    \
-    X(VK_ERROR_FRAGMENTED_POOL, KVP_ERR_OUT_OF_DEVICE_MEMORY)                                \
-    X(VK_ERROR_UNKNOWN, KVP_ERR_INTERNAL)                                                    \
-    X(VK_ERROR_OUT_OF_POOL_MEMORY, KVP_ERR_OUT_OF_DEVICE_MEMORY)                             \
-    X(VK_ERROR_INVALID_EXTERNAL_HANDLE, KVP_ERR_INVALID_ARG)                                 \
-    X(VK_ERROR_FRAGMENTATION, KVP_ERR_OUT_OF_DEVICE_MEMORY)                                  \
-    X(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS, KVP_ERR_INVALID_ARG)                          \
+#define KVP_VK_RESULTS(X)                                                                          \
+    X(VK_SUCCESS, KVP_OK)                                                                          \
+    X(VK_NOT_READY, KVP_ERR_INTERNAL)                                                              \
+    X(VK_TIMEOUT, KVP_ERR_INTERNAL)                                                                \
+    X(VK_INCOMPLETE, KVP_ERR_INTERNAL)                                                             \
+    X(VK_ERROR_OUT_OF_HOST_MEMORY, KVP_ERR_OUT_OF_HOST_MEMORY)                                     \
+    X(VK_ERROR_OUT_OF_DEVICE_MEMORY, KVP_ERR_OUT_OF_DEVICE_MEMORY)                                 \
+    X(VK_ERROR_INITIALIZATION_FAILED, KVP_ERR_BACKEND_UNAVAILABLE)                                 \
+    X(VK_ERROR_DEVICE_LOST, KVP_ERR_DEVICE_LOST)                                                   \
+    X(VK_ERROR_MEMORY_MAP_FAILED, KVP_ERR_OUT_OF_HOST_MEMORY)                                      \
+    X(VK_ERROR_LAYER_NOT_PRESENT, KVP_ERR_BACKEND_UNAVAILABLE)                                     \
+    X(VK_ERROR_EXTENSION_NOT_PRESENT, KVP_ERR_BACKEND_UNAVAILABLE)                                 \
+    X(VK_ERROR_FEATURE_NOT_PRESENT, KVP_ERR_BACKEND_UNAVAILABLE)                                   \
+    X(VK_ERROR_INCOMPATIBLE_DRIVER, KVP_ERR_BACKEND_UNAVAILABLE)                                   \
+    X(VK_ERROR_TOO_MANY_OBJECTS, KVP_ERR_OUT_OF_DEVICE_MEMORY)                                     \
+    X(VK_ERROR_FORMAT_NOT_SUPPORTED, KVP_ERR_UNSUPPORTED)                                          \
+    X(VK_ERROR_FRAGMENTED_POOL, KVP_ERR_OUT_OF_DEVICE_MEMORY)                                      \
+    X(VK_ERROR_UNKNOWN, KVP_ERR_INTERNAL)                                                          \
+    X(VK_ERROR_OUT_OF_POOL_MEMORY, KVP_ERR_OUT_OF_DEVICE_MEMORY)                                   \
+    X(VK_ERROR_INVALID_EXTERNAL_HANDLE, KVP_ERR_INVALID_ARG)                                       \
+    X(VK_ERROR_FRAGMENTATION, KVP_ERR_OUT_OF_DEVICE_MEMORY)                                        \
+    X(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS, KVP_ERR_INVALID_ARG)                                \
     X(VK_ERROR_INVALID_SHADER_NV, KVP_ERR_KERNEL_BUILD)
 
 const char *kvp_vk_result_name(VkResult r) {
     switch (r) {
-#define NAME(code, status)                                                                   \
+#define NAME(code, status)                                                                         \
     case code: return #code;
         KVP_VK_RESULTS(NAME)
 #undef NAME
@@ -49,7 +49,7 @@ const char *kvp_vk_result_name(VkResult r) {
 
 kvp_status kvp_vk_result_status(VkResult r) {
     switch (r) {
-#define STATUS(code, status)                                                                 \
+#define STATUS(code, status)                                                                       \
     case code: return status;
         KVP_VK_RESULTS(STATUS)
 #undef STATUS

@@ -57,8 +57,8 @@ kvp_status kvp_vk_query_device(const kvp_vk_ifn *ifn, VkPhysicalDevice pd, kvp_v
         lim->maxPushConstantsSize < KVP_GPU_MAX_PARAMS) {
         snprintf(why, why_size,
                  "%s: %u storage buffers per stage and %u bytes of push constants (needs %d, %d)",
-                 p->deviceName, lim->maxPerStageDescriptorStorageBuffers,
-                 lim->maxPushConstantsSize, KVP_VK_BINDINGS, KVP_GPU_MAX_PARAMS);
+                 p->deviceName, lim->maxPerStageDescriptorStorageBuffers, lim->maxPushConstantsSize,
+                 KVP_VK_BINDINGS, KVP_GPU_MAX_PARAMS);
         return KVP_ERR_UNSUPPORTED;
     }
 
@@ -71,11 +71,13 @@ kvp_status kvp_vk_query_device(const kvp_vk_ifn *ifn, VkPhysicalDevice pd, kvp_v
     }
 
     /* One properties2 query with every structure the device understands chained in. */
-    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceSubgroupProperties sg = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceIDProperties id = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
-    VkPhysicalDeviceDriverProperties drv = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+    VkPhysicalDeviceDriverProperties drv = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
     VkPhysicalDeviceShaderSMBuiltinsPropertiesNV nv = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
     VkPhysicalDeviceShaderCorePropertiesAMD amd = {
@@ -115,10 +117,11 @@ kvp_status kvp_vk_query_device(const kvp_vk_ifn *ifn, VkPhysicalDevice pd, kvp_v
     }
     if (have_nv) out->compute_units = nv.shaderSMCount;
     if (have_amd)
-        out->compute_units = amd.shaderEngineCount * amd.shaderArraysPerEngineCount *
-                             amd.computeUnitsPerShaderArray;
+        out->compute_units =
+            amd.shaderEngineCount * amd.shaderArraysPerEngineCount * amd.computeUnitsPerShaderArray;
 #ifdef VK_KHR_portability_subset
-    out->has_portability_subset = has_extension(ext, n_ext, VK_KHR_PORTABILITY_SUBSET_EXTENSION_NAME);
+    out->has_portability_subset =
+        has_extension(ext, n_ext, VK_KHR_PORTABILITY_SUBSET_EXTENSION_NAME);
 #endif
     free(ext);
     ifn->vkGetPhysicalDeviceMemoryProperties(pd, &out->memory);
@@ -209,9 +212,9 @@ kvp_status kvp_vk_device_load(kvp_vk_context *vk, uint32_t queue_index) {
 #define LOAD(name) vk->dfn.name = (PFN_##name)gdpa(vk->device, #name);
     KVP_VK_DEVICE_FNS(LOAD)
 #undef LOAD
-#define CHECK(name)                                                                          \
-    if (!vk->dfn.name)                                                                       \
-        return kvp__error(vk->ctx, KVP_ERR_BACKEND_UNAVAILABLE,                              \
+#define CHECK(name)                                                                                \
+    if (!vk->dfn.name)                                                                             \
+        return kvp__error(vk->ctx, KVP_ERR_BACKEND_UNAVAILABLE,                                    \
                           "vulkan: the device does not provide %s", #name);
     KVP_VK_DEVICE_FNS(CHECK)
 #undef CHECK

@@ -40,8 +40,8 @@ static kvp_status check_plan(kvp_vk_context *vk, const kvp_op_call *call,
         const kvp_gpu_pass *ps = &plan->pass[p];
         if (!ps->kernel || ps->n_bindings < 0 || ps->n_bindings > KVP_GPU_MAX_PASS_BINDINGS ||
             ps->params_size > KVP_GPU_MAX_PARAMS)
-            return kvp__error(vk->ctx, KVP_ERR_INTERNAL,
-                              "vulkan: pass %d of op %s is malformed", p, op);
+            return kvp__error(vk->ctx, KVP_ERR_INTERNAL, "vulkan: pass %d of op %s is malformed", p,
+                              op);
         for (int d = 0; d < 3; d++)
             if (ps->groups[d] > vk->caps.max_groups[d])
                 return kvp__error(vk->ctx, KVP_ERR_INTERNAL,
@@ -61,10 +61,11 @@ static kvp_status check_plan(kvp_vk_context *vk, const kvp_op_call *call,
         const kvp_vk_buffer *b = kvp__buffer_handle(call->bindings[i].buffer);
         size_t off = call->bindings[i].offset;
         if (off >= b->size)
-            return kvp__error(vk->ctx, KVP_ERR_INVALID_ARG,
-                              "vulkan: op %s: binding %d starts at byte offset %zu, past the end of "
-                              "its buffer (%llu bytes)",
-                              op, i, off, (unsigned long long)b->size);
+            return kvp__error(
+                vk->ctx, KVP_ERR_INVALID_ARG,
+                "vulkan: op %s: binding %d starts at byte offset %zu, past the end of "
+                "its buffer (%llu bytes)",
+                op, i, off, (unsigned long long)b->size);
     }
     return KVP_OK;
 }
@@ -79,7 +80,8 @@ static kvp_status ensure_scratch(kvp_vk_context *vk, const kvp_gpu_plan *plan) {
         if (old && want < old->size + old->size / 2) want = old->size + old->size / 2;
         kvp_vk_buffer *nb = NULL;
         kvp_status st = kvp_vk_buffer_create(vk, want, KVP_VK_MEM_DEVICE, &nb);
-        if (st != KVP_OK && want != need) st = kvp_vk_buffer_create(vk, need, KVP_VK_MEM_DEVICE, &nb);
+        if (st != KVP_OK && want != need)
+            st = kvp_vk_buffer_create(vk, need, KVP_VK_MEM_DEVICE, &nb);
         if (st != KVP_OK) return st;
         kvp_vk_release(vk, old); /* batches in flight may still use it */
         vk->scratch[k] = nb;
@@ -165,7 +167,8 @@ static kvp_status stage_copy(kvp_vk_context *vk, const kvp_op_call *call, unsign
         if (!first) continue;
         /* Written through any binding that shares the temporary. */
         int w = 0;
-        for (int j = i; j < call->n_bindings; j++) w |= staged[j] == staged[i] && (written >> j) & 1u;
+        for (int j = i; j < call->n_bindings; j++)
+            w |= staged[j] == staged[i] && (written >> j) & 1u;
         if (!before && !w) continue;
         const kvp_vk_buffer *b = kvp__buffer_handle(call->bindings[i].buffer);
         VkDeviceSize off = call->bindings[i].offset, bytes = tail_bytes(b, off);
@@ -210,7 +213,8 @@ static kvp_status record_passes(kvp_vk_context *vk, const kvp_op_call *call,
         kvp_vk_range ranges[KVP_GPU_MAX_PASS_BINDINGS];
         for (int k = 0; k < ps->n_bindings; k++) {
             bound b = resolve(vk, call, staged, ps->binding[k]);
-            info[k] = (VkDescriptorBufferInfo){.buffer = b.buffer, .offset = b.offset, .range = b.range};
+            info[k] =
+                (VkDescriptorBufferInfo){.buffer = b.buffer, .offset = b.offset, .range = b.range};
             /* Which pass writes which binding is not part of the plan: every binding counts
              * as written, which orders a pass after anything touching its buffers. */
             ranges[k] = (kvp_vk_range){b.buffer, b.offset, b.end, 1};
@@ -229,8 +233,8 @@ static kvp_status record_passes(kvp_vk_context *vk, const kvp_op_call *call,
             vk->dfn.vkUpdateDescriptorSets(vk->device, 1, &w, 0, NULL);
         }
         vk->dfn.vkCmdBindPipeline(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe[p]);
-        vk->dfn.vkCmdBindDescriptorSets(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE,
-                                        vk->pipeline_layout, 0, 1, &set, 0, NULL);
+        vk->dfn.vkCmdBindDescriptorSets(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipeline_layout,
+                                        0, 1, &set, 0, NULL);
         if (ps->params_size > 0)
             vk->dfn.vkCmdPushConstants(s->cmd, vk->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
                                        (uint32_t)((ps->params_size + 3) / 4 * 4), ps->params);

@@ -31,67 +31,67 @@
 /* ---- function tables ---------------------------------------------------------------------- */
 
 /* Entry points that need no instance. vkEnumerateInstanceVersion is NULL on 1.0 loaders. */
-#define KVP_VK_GLOBAL_FNS(X)                                                                 \
-    X(vkCreateInstance)                                                                      \
-    X(vkEnumerateInstanceVersion)                                                            \
+#define KVP_VK_GLOBAL_FNS(X)                                                                       \
+    X(vkCreateInstance)                                                                            \
+    X(vkEnumerateInstanceVersion)                                                                  \
     X(vkEnumerateInstanceExtensionProperties)
 
-#define KVP_VK_INSTANCE_FNS(X)                                                               \
-    X(vkDestroyInstance)                                                                     \
-    X(vkEnumeratePhysicalDevices)                                                            \
-    X(vkGetPhysicalDeviceProperties)                                                         \
-    X(vkGetPhysicalDeviceProperties2)                                                        \
-    X(vkGetPhysicalDeviceQueueFamilyProperties)                                              \
-    X(vkGetPhysicalDeviceMemoryProperties)                                                   \
-    X(vkEnumerateDeviceExtensionProperties)                                                  \
-    X(vkCreateDevice)                                                                        \
+#define KVP_VK_INSTANCE_FNS(X)                                                                     \
+    X(vkDestroyInstance)                                                                           \
+    X(vkEnumeratePhysicalDevices)                                                                  \
+    X(vkGetPhysicalDeviceProperties)                                                               \
+    X(vkGetPhysicalDeviceProperties2)                                                              \
+    X(vkGetPhysicalDeviceQueueFamilyProperties)                                                    \
+    X(vkGetPhysicalDeviceMemoryProperties)                                                         \
+    X(vkEnumerateDeviceExtensionProperties)                                                        \
+    X(vkCreateDevice)                                                                              \
     X(vkGetDeviceProcAddr)
 
-#define KVP_VK_DEVICE_FNS(X)                                                                 \
-    X(vkDestroyDevice)                                                                       \
-    X(vkGetDeviceQueue)                                                                      \
-    X(vkDeviceWaitIdle)                                                                      \
-    X(vkCreateCommandPool)                                                                   \
-    X(vkDestroyCommandPool)                                                                  \
-    X(vkAllocateCommandBuffers)                                                              \
-    X(vkFreeCommandBuffers)                                                                  \
-    X(vkBeginCommandBuffer)                                                                  \
-    X(vkEndCommandBuffer)                                                                    \
-    X(vkResetCommandBuffer)                                                                  \
-    X(vkCreateFence)                                                                         \
-    X(vkDestroyFence)                                                                        \
-    X(vkWaitForFences)                                                                       \
-    X(vkResetFences)                                                                         \
-    X(vkQueueSubmit)                                                                         \
-    X(vkCreateBuffer)                                                                        \
-    X(vkDestroyBuffer)                                                                       \
-    X(vkGetBufferMemoryRequirements)                                                         \
-    X(vkAllocateMemory)                                                                      \
-    X(vkFreeMemory)                                                                          \
-    X(vkBindBufferMemory)                                                                    \
-    X(vkMapMemory)                                                                           \
-    X(vkUnmapMemory)                                                                         \
-    X(vkInvalidateMappedMemoryRanges)                                                        \
-    X(vkCmdCopyBuffer)                                                                       \
-    X(vkCmdPipelineBarrier)                                                                  \
-    X(vkCmdBindPipeline)                                                                     \
-    X(vkCmdBindDescriptorSets)                                                               \
-    X(vkCmdPushConstants)                                                                    \
-    X(vkCmdDispatch)                                                                         \
-    X(vkCreateShaderModule)                                                                  \
-    X(vkDestroyShaderModule)                                                                 \
-    X(vkCreateComputePipelines)                                                              \
-    X(vkDestroyPipeline)                                                                     \
-    X(vkCreatePipelineCache)                                                                 \
-    X(vkDestroyPipelineCache)                                                                \
-    X(vkCreatePipelineLayout)                                                                \
-    X(vkDestroyPipelineLayout)                                                               \
-    X(vkCreateDescriptorSetLayout)                                                           \
-    X(vkDestroyDescriptorSetLayout)                                                          \
-    X(vkCreateDescriptorPool)                                                                \
-    X(vkDestroyDescriptorPool)                                                               \
-    X(vkResetDescriptorPool)                                                                 \
-    X(vkAllocateDescriptorSets)                                                              \
+#define KVP_VK_DEVICE_FNS(X)                                                                       \
+    X(vkDestroyDevice)                                                                             \
+    X(vkGetDeviceQueue)                                                                            \
+    X(vkDeviceWaitIdle)                                                                            \
+    X(vkCreateCommandPool)                                                                         \
+    X(vkDestroyCommandPool)                                                                        \
+    X(vkAllocateCommandBuffers)                                                                    \
+    X(vkFreeCommandBuffers)                                                                        \
+    X(vkBeginCommandBuffer)                                                                        \
+    X(vkEndCommandBuffer)                                                                          \
+    X(vkResetCommandBuffer)                                                                        \
+    X(vkCreateFence)                                                                               \
+    X(vkDestroyFence)                                                                              \
+    X(vkWaitForFences)                                                                             \
+    X(vkResetFences)                                                                               \
+    X(vkQueueSubmit)                                                                               \
+    X(vkCreateBuffer)                                                                              \
+    X(vkDestroyBuffer)                                                                             \
+    X(vkGetBufferMemoryRequirements)                                                               \
+    X(vkAllocateMemory)                                                                            \
+    X(vkFreeMemory)                                                                                \
+    X(vkBindBufferMemory)                                                                          \
+    X(vkMapMemory)                                                                                 \
+    X(vkUnmapMemory)                                                                               \
+    X(vkInvalidateMappedMemoryRanges)                                                              \
+    X(vkCmdCopyBuffer)                                                                             \
+    X(vkCmdPipelineBarrier)                                                                        \
+    X(vkCmdBindPipeline)                                                                           \
+    X(vkCmdBindDescriptorSets)                                                                     \
+    X(vkCmdPushConstants)                                                                          \
+    X(vkCmdDispatch)                                                                               \
+    X(vkCreateShaderModule)                                                                        \
+    X(vkDestroyShaderModule)                                                                       \
+    X(vkCreateComputePipelines)                                                                    \
+    X(vkDestroyPipeline)                                                                           \
+    X(vkCreatePipelineCache)                                                                       \
+    X(vkDestroyPipelineCache)                                                                      \
+    X(vkCreatePipelineLayout)                                                                      \
+    X(vkDestroyPipelineLayout)                                                                     \
+    X(vkCreateDescriptorSetLayout)                                                                 \
+    X(vkDestroyDescriptorSetLayout)                                                                \
+    X(vkCreateDescriptorPool)                                                                      \
+    X(vkDestroyDescriptorPool)                                                                     \
+    X(vkResetDescriptorPool)                                                                       \
+    X(vkAllocateDescriptorSets)                                                                    \
     X(vkUpdateDescriptorSets)
 
 #define KVP_VK_FN_MEMBER(name) PFN_##name name;
@@ -144,12 +144,12 @@ typedef struct kvp_vk_devinfo {
     uint8_t uuid[VK_UUID_SIZE];
     char driver_name[VK_MAX_DRIVER_NAME_SIZE];
     char driver_info[VK_MAX_DRIVER_INFO_SIZE];
-    uint32_t subgroup_size;               /* 0 when unknown */
-    VkSubgroupFeatureFlags subgroup_ops;  /* 0 unless usable in compute shaders */
-    VkDeviceSize max_alloc_size;          /* maxMemoryAllocationSize, 0 when unknown */
-    uint32_t compute_units;               /* 0 when the driver does not say */
+    uint32_t subgroup_size;              /* 0 when unknown */
+    VkSubgroupFeatureFlags subgroup_ops; /* 0 unless usable in compute shaders */
+    VkDeviceSize max_alloc_size;         /* maxMemoryAllocationSize, 0 when unknown */
+    uint32_t compute_units;              /* 0 when the driver does not say */
     VkPhysicalDeviceMemoryProperties memory;
-    int has_portability_subset;           /* VK_KHR_portability_subset must be enabled */
+    int has_portability_subset; /* VK_KHR_portability_subset must be enabled */
 } kvp_vk_devinfo;
 
 /* Reads everything the backend needs to know about a physical device. Fails (with the reason
@@ -177,11 +177,11 @@ kvp_status kvp_vk_device_load(struct kvp_vk_context *vk, uint32_t queue_index);
 /* A device buffer: ours (owned: buffer + memory), or the caller's VkBuffer (wrapped). */
 typedef struct kvp_vk_buffer {
     VkBuffer buffer;
-    VkDeviceMemory memory;  /* VK_NULL_HANDLE when wrapped */
-    int wrapped;            /* the caller's VkBuffer: never destroyed by the library */
-    VkDeviceSize size;      /* usable bytes (what the core asked for) */
-    void *mapped;           /* host pointer for host-visible staging buffers */
-    int coherent;           /* mapped memory needs no invalidate */
+    VkDeviceMemory memory; /* VK_NULL_HANDLE when wrapped */
+    int wrapped;           /* the caller's VkBuffer: never destroyed by the library */
+    VkDeviceSize size;     /* usable bytes (what the core asked for) */
+    void *mapped;          /* host pointer for host-visible staging buffers */
+    int coherent;          /* mapped memory needs no invalidate */
 } kvp_vk_buffer;
 
 /* Number of command buffers in flight: the CPU records one while the GPU runs the others. */
@@ -208,9 +208,9 @@ typedef struct kvp_vk_slot {
     uint32_t n_commands;
     VkDescriptorPool pool;
     uint32_t sets_used;
-    kvp_vk_buffer *staging;   /* host-visible upload area of this batch */
+    kvp_vk_buffer *staging; /* host-visible upload area of this batch */
     VkDeviceSize staging_used;
-    kvp_vk_buffer **garbage;  /* buffers freed while this batch may still use them */
+    kvp_vk_buffer **garbage; /* buffers freed while this batch may still use them */
     int n_garbage, cap_garbage;
 } kvp_vk_slot;
 
@@ -229,28 +229,28 @@ typedef struct kvp_vk_context {
     kvp_vk_devinfo info;
 
     VkDevice device;
-    int owns_device;          /* 0 when the caller gave us theirs (kvp_context_create_vulkan) */
+    int owns_device; /* 0 when the caller gave us theirs (kvp_context_create_vulkan) */
     kvp_vk_dfn dfn;
     VkQueue queue;
     uint32_t queue_family;
 
     VkCommandPool cmd_pool;
     kvp_vk_slot slots[KVP_VK_SLOTS];
-    int cur;                  /* slot that records next (ring order = submission order) */
+    int cur; /* slot that records next (ring order = submission order) */
     kvp_vk_range hazards[KVP_VK_MAX_HAZARDS];
     int n_hazards;
-    kvp_status lost;          /* sticky: KVP_ERR_DEVICE_LOST once the device is gone */
+    kvp_status lost; /* sticky: KVP_ERR_DEVICE_LOST once the device is gone */
 
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout pipeline_layout;
     VkPipelineCache pipeline_cache;
-    VkPipeline *pipelines;    /* [kvp_vk_spirv_count], created on first use */
+    VkPipeline *pipelines; /* [kvp_vk_spirv_count], created on first use */
 
     kvp_vk_buffer *scratch[KVP_GPU_MAX_SCRATCH]; /* the plans' scratch buffers, grown on need */
-    kvp_vk_buffer *readback;  /* host-visible download area */
+    kvp_vk_buffer *readback;                     /* host-visible download area */
     kvp_gpu_caps caps;
-    int allow_subgroups;      /* 0 when KVP_VULKAN_NO_SUBGROUPS is set: portable kernels only */
-    int warned_range;         /* the maxStorageBufferRange warning was logged */
+    int allow_subgroups; /* 0 when KVP_VULKAN_NO_SUBGROUPS is set: portable kernels only */
+    int warned_range;    /* the maxStorageBufferRange warning was logged */
 } kvp_vk_context;
 
 static inline kvp_vk_context *kvp_vk_ctx(const kvp_context *ctx) {
@@ -265,10 +265,10 @@ kvp_status kvp_vk_result_status(VkResult r);
  * remembered so every later call of the context fails the same way. */
 kvp_status kvp_vk_error(kvp_vk_context *vk, VkResult r, const char *what);
 
-#define KVP_VK_TRY(vk, what, call)                                                           \
-    do {                                                                                     \
-        VkResult kvp_vk_r_ = (call);                                                         \
-        if (kvp_vk_r_ != VK_SUCCESS) return kvp_vk_error((vk), kvp_vk_r_, (what));          \
+#define KVP_VK_TRY(vk, what, call)                                                                 \
+    do {                                                                                           \
+        VkResult kvp_vk_r_ = (call);                                                               \
+        if (kvp_vk_r_ != VK_SUCCESS) return kvp_vk_error((vk), kvp_vk_r_, (what));                 \
     } while (0)
 
 /* ---- contexts (vk_context.c) -------------------------------------------------------------- */

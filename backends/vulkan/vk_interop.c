@@ -25,9 +25,9 @@ static kvp_device *registry_match(const uint8_t uuid[VK_UUID_SIZE]) {
     return NULL;
 }
 
-KVP_API kvp_status kvp_context_create_vulkan(VkInstance instance,
-                                             VkPhysicalDevice physical_device, VkDevice device,
-                                             uint32_t queue_family, uint32_t queue_index,
+KVP_API kvp_status kvp_context_create_vulkan(VkInstance instance, VkPhysicalDevice physical_device,
+                                             VkDevice device, uint32_t queue_family,
+                                             uint32_t queue_index,
                                              const kvp_context_options *options,
                                              kvp_context **context) {
     const char *who = "kvp_context_create_vulkan";
@@ -80,11 +80,9 @@ KVP_API kvp_status kvp_buffer_wrap_vulkan(kvp_context *ctx, VkBuffer buffer, VkD
     *buffer_out = NULL;
     if (!ctx) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s: context is NULL", who);
     if (ctx->ops != kvp_vulkan_backend())
-        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: the context is not a Vulkan context",
-                          who);
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: the context is not a Vulkan context", who);
     if (!buffer || size == 0)
-        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: the buffer is null or its size is 0",
-                          who);
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: the buffer is null or its size is 0", who);
     if ((VkDeviceSize)(size_t)size != size)
         return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: size does not fit in size_t", who);
     kvp_vk_buffer *b = kvp__calloc(ctx, 1, sizeof *b);

@@ -62,8 +62,7 @@ void kvp_vk_pipelines_destroy(kvp_vk_context *vk) {
     free(vk->pipelines);
     vk->pipelines = NULL;
     if (vk->pipeline_cache) vk->dfn.vkDestroyPipelineCache(vk->device, vk->pipeline_cache, NULL);
-    if (vk->pipeline_layout)
-        vk->dfn.vkDestroyPipelineLayout(vk->device, vk->pipeline_layout, NULL);
+    if (vk->pipeline_layout) vk->dfn.vkDestroyPipelineLayout(vk->device, vk->pipeline_layout, NULL);
     if (vk->set_layout) vk->dfn.vkDestroyDescriptorSetLayout(vk->device, vk->set_layout, NULL);
 }
 
@@ -107,12 +106,11 @@ const kvp_vk_spirv *kvp_vk_kernel_variant(const kvp_vk_context *vk, const char *
 static kvp_status build_error(kvp_vk_context *vk, VkResult r, const char *call,
                               const kvp_vk_spirv *k) {
     /* Anything but a lost device is reported as a kernel that could not be built. */
-    kvp_status st = kvp_vk_result_status(r) == KVP_ERR_DEVICE_LOST ? KVP_ERR_DEVICE_LOST
-                                                                   : KVP_ERR_KERNEL_BUILD;
+    kvp_status st =
+        kvp_vk_result_status(r) == KVP_ERR_DEVICE_LOST ? KVP_ERR_DEVICE_LOST : KVP_ERR_KERNEL_BUILD;
     if (st == KVP_ERR_DEVICE_LOST) vk->lost = st;
     return kvp__error(vk->ctx, st, "%s(kernel %s%s%s): %s (%d)", call, k->name,
-                      k->variant[0] ? ", variant " : "", k->variant, kvp_vk_result_name(r),
-                      (int)r);
+                      k->variant[0] ? ", variant " : "", k->variant, kvp_vk_result_name(r), (int)r);
 }
 
 kvp_status kvp_vk_pipeline(kvp_vk_context *vk, const char *name, VkPipeline *out) {

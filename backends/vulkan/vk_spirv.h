@@ -21,11 +21,11 @@
 #define KVP_VK_NEEDS_SUBGROUP_SHUFFLE 0x8u    /* GL_KHR_shader_subgroup_shuffle */
 
 typedef struct kvp_vk_spirv {
-    const char *name;      /* kernel name, as in kvp_gpu_kernels[] */
-    const char *variant;   /* "" for the portable variant, else e.g. "subgroup" */
-    unsigned needs;        /* KVP_VK_NEEDS_* */
+    const char *name;    /* kernel name, as in kvp_gpu_kernels[] */
+    const char *variant; /* "" for the portable variant, else e.g. "subgroup" */
+    unsigned needs;      /* KVP_VK_NEEDS_* */
     const uint32_t *words;
-    size_t size;           /* bytes */
+    size_t size; /* bytes */
 } kvp_vk_spirv;
 
 extern const kvp_vk_spirv kvp_vk_spirv_table[];

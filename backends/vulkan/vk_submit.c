@@ -128,13 +128,13 @@ kvp_status kvp_vk_flush(kvp_vk_context *vk) {
     VkMemoryBarrier mb = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
         .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-        .dstAccessMask = VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT |
-                         VK_ACCESS_HOST_READ_BIT,
+        .dstAccessMask =
+            VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT | VK_ACCESS_HOST_READ_BIT,
     };
-    vk->dfn.vkCmdPipelineBarrier(s->cmd,
-                                 VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                                 VK_PIPELINE_STAGE_ALL_COMMANDS_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0,
-                                 1, &mb, 0, NULL, 0, NULL);
+    vk->dfn.vkCmdPipelineBarrier(
+        s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+        VK_PIPELINE_STAGE_ALL_COMMANDS_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
+        NULL);
     const char *what = "vkEndCommandBuffer";
     VkResult r = vk->dfn.vkEndCommandBuffer(s->cmd);
     if (r == VK_SUCCESS) {

@@ -38,16 +38,16 @@ extern "C" {
 /* Creates a context that runs on the application's device. `physical_device` must be one of
  * the devices kvp_device_count lists for the vulkan backend (matched by device UUID);
  * kvp_context_device returns that registry device. options may be NULL (defaults). */
-KVP_API kvp_status kvp_context_create_vulkan(VkInstance instance,
-                                             VkPhysicalDevice physical_device, VkDevice device,
-                                             uint32_t queue_family, uint32_t queue_index,
+KVP_API kvp_status kvp_context_create_vulkan(VkInstance instance, VkPhysicalDevice physical_device,
+                                             VkDevice device, uint32_t queue_family,
+                                             uint32_t queue_index,
                                              const kvp_context_options *options,
                                              kvp_context **context);
 
 /* Wraps an application VkBuffer of `size` bytes (of the context's device) as a kvp_buffer,
  * without copying. kvp_buffer_free releases the wrapper only, never the VkBuffer. */
-KVP_API kvp_status kvp_buffer_wrap_vulkan(kvp_context *context, VkBuffer buffer,
-                                          VkDeviceSize size, kvp_buffer **buffer_out);
+KVP_API kvp_status kvp_buffer_wrap_vulkan(kvp_context *context, VkBuffer buffer, VkDeviceSize size,
+                                          kvp_buffer **buffer_out);
 
 #ifdef __cplusplus
 }

@@ -438,6 +438,11 @@ START_TEST(test_plan_errors) {
     plan.scratch_bytes[0] = 1 << 20;
     ck_assert_int_eq(kvp_vk_run_plan(ctx, &call, &plan), KVP_OK);
     ck_assert_uint_ge(kvp_vk_ctx(ctx)->scratch[0]->size, 1u << 20);
+    /* Scratch that a descriptor could not reach is refused (before allocating it). */
+    plan.scratch_bytes[0] =
+        (size_t)kvp_vk_ctx(ctx)->info.props.limits.maxStorageBufferRange + 4;
+    ck_assert_int_eq(kvp_vk_run_plan(ctx, &call, &plan), KVP_ERR_UNSUPPORTED);
+    ck_assert(strstr(kvp_context_last_error(ctx), "maxStorageBufferRange") != NULL);
     ck_assert_int_eq(kvp_context_synchronize(ctx), KVP_OK);
     kvp_buffer_free(s);
 }

@@ -70,9 +70,19 @@ static kvp_status check_plan(kvp_vk_context *vk, const kvp_op_call *call,
     return KVP_OK;
 }
 
-static kvp_status ensure_scratch(kvp_vk_context *vk, const kvp_gpu_plan *plan) {
+static kvp_status ensure_scratch(kvp_vk_context *vk, const kvp_op_call *call,
+                                 const kvp_gpu_plan *plan) {
+    VkDeviceSize max_range = vk->info.props.limits.maxStorageBufferRange;
     for (int k = 0; k < plan->n_scratch; k++) {
         VkDeviceSize need = plan->scratch_bytes[k] ? plan->scratch_bytes[k] : 4;
+        /* A scratch buffer is bound whole: one larger than a descriptor can reach would be
+         * silently truncated. */
+        if (need > max_range)
+            return kvp__error(vk->ctx, KVP_ERR_UNSUPPORTED,
+                              "vulkan: op %s needs a scratch buffer of %llu bytes; this device "
+                              "binds at most %llu bytes (maxStorageBufferRange)",
+                              kvp__op_name(call->op), (unsigned long long)need,
+                              (unsigned long long)max_range);
         kvp_vk_buffer *old = vk->scratch[k];
         if (old && old->size >= need) continue;
         /* Grow by half again at least, so slowly growing inputs do not reallocate each call. */
@@ -254,7 +264,7 @@ kvp_status kvp_vk_run_plan(kvp_context *ctx, const kvp_op_call *call, const kvp_
     VkPipeline pipe[KVP_GPU_MAX_PASSES];
     for (int p = 0; p < plan->n_passes; p++)
         KVP_TRY(kvp_vk_pipeline(vk, plan->pass[p].kernel, &pipe[p]));
-    KVP_TRY(ensure_scratch(vk, plan));
+    KVP_TRY(ensure_scratch(vk, call, plan));
     kvp_vk_buffer *staged[KVP_MAX_BINDINGS] = {NULL};
     kvp_status st = stage_create(vk, call, staged);
     if (st == KVP_OK) st = stage_copy(vk, call, plan->written, staged, 1);

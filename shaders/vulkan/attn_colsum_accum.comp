@@ -10,7 +10,7 @@ layout(std430, binding = 2) readonly buffer B2 { int meta[]; };
 layout(std430, binding = 3) readonly buffer B3 { int pos[]; };
 layout(std430, binding = 4) readonly buffer B4 { float stats[]; };
 layout(std430, binding = 5) buffer B5 { float res[]; };
-layout(push_constant) uniform PC { kvp_p_attn_colsum p; };
+layout(push_constant) uniform PC { kvp_p_attn_colsum_pass p; };
 
 #define KVP_DECLS
 #include "attn_colsum_accum.inc"

@@ -8,8 +8,8 @@ layout(std430, binding = 0) readonly buffer B0 { float q[]; };
 layout(std430, binding = 1) readonly buffer B1 { uint K[]; };
 layout(std430, binding = 2) readonly buffer B2 { int meta[]; };
 layout(std430, binding = 3) readonly buffer B3 { int pos[]; };
-layout(std430, binding = 4) buffer B4 { float stats[]; };
-layout(push_constant) uniform PC { kvp_p_attn_colsum p; };
+layout(std430, binding = 4) buffer B4 { float part[]; };
+layout(push_constant) uniform PC { kvp_p_attn_colsum_pass p; };
 
 #define KVP_DECLS
 #include "attn_colsum_stats.inc"

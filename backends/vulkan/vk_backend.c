@@ -50,14 +50,16 @@ static void *open_loader(char *why, size_t why_size) {
         "libvulkan.so",
 #endif
     };
-    const char *err = NULL;
+    char err[160] = "";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
         if (h) return h;
-        if (!err) err = dlerror();
+        /* dlerror's text lives only until the next dl call: keep the first one. */
+        const char *e = dlerror();
+        if (!err[0] && e) snprintf(err, sizeof err, "%s", e);
     }
     snprintf(why, why_size, "the Vulkan loader (%s) was not found: %s", names[0],
-             err ? err : "dlopen failed");
+             err[0] ? err : "dlopen failed");
     return NULL;
 #endif
 }

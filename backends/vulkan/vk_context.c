@@ -69,8 +69,11 @@ kvp_status kvp_vk_error(kvp_vk_context *vk, VkResult r, const char *what) {
 static void context_free(kvp_vk_context *vk) {
     /* Everything below the command pool exists only once the device functions are loaded. */
     if (vk->cmd_pool) {
-        /* Let our batches finish: their buffers and staging areas are destroyed next. */
+        /* Let our batches finish: their buffers and staging areas are destroyed next. On a
+         * lost device the fences may never signal; waiting for the device returns at once
+         * and lets the objects be destroyed. */
         if (!vk->lost) kvp_vk_wait_all(vk);
+        if (vk->lost) vk->dfn.vkDeviceWaitIdle(vk->device);
         for (int k = 0; k < KVP_GPU_MAX_SCRATCH; k++) kvp_vk_buffer_destroy(vk, vk->scratch[k]);
         kvp_vk_buffer_destroy(vk, vk->readback);
         kvp_vk_pipelines_destroy(vk);

@@ -273,8 +273,8 @@ kvp_status kvp_vk_error(kvp_vk_context *vk, VkResult r, const char *what);
 
 /* ---- contexts (vk_context.c) -------------------------------------------------------------- */
 
-/* Builds the backend state on a device: either creates one (device == VK_NULL_HANDLE) or
- * uses the caller's. Shared by context_create and kvp_context_create_vulkan. */
+/* Builds the backend state on a device: creates one (device == VK_NULL_HANDLE) or uses the
+ * caller's. Used by context_create for both kinds of context. */
 kvp_status kvp_vk_context_init(kvp_context *ctx, VkInstance instance, const kvp_vk_ifn *ifn,
                                VkPhysicalDevice phys, VkDevice device, uint32_t queue_family,
                                uint32_t queue_index);
@@ -307,8 +307,8 @@ kvp_status kvp_vk_wait_all(kvp_vk_context *vk);
  * records a barrier first when an earlier command of the batch wrote a range that
  * overlaps one of them, or read a range that overlaps one it writes. */
 void kvp_vk_access(kvp_vk_context *vk, kvp_vk_slot *slot, const kvp_vk_range *ranges, int n);
-/* A descriptor set from the slot's pool; KVP_ERR_INTERNAL-free: a full pool makes the caller
- * flush (returns VK_NULL_HANDLE in *set and KVP_OK when the slot is full). */
+/* A descriptor set from the slot's pool. When the pool is full, *set is VK_NULL_HANDLE and
+ * the status KVP_OK: the caller submits the batch and asks the next slot. */
 kvp_status kvp_vk_alloc_set(kvp_vk_context *vk, kvp_vk_slot *slot, VkDescriptorSet *set);
 /* Host-visible staging space of `want` bytes (at most KVP_VK_STAGING_MAX; *got may be less)
  * in the recording slot; may submit the slot and move to the next one. */

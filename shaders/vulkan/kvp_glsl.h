@@ -18,9 +18,9 @@
 #endif
 
 #define KVP_GLSL 1
-/* `layout` is a GLSL keyword but the name of a member of kvp_p_rope and kvp_p_ea_rotate:
- * in GLSL the member is spelled kvp_layout_. The wrappers of those two kernels define the
- * same macro again before including the body, which reads p.layout. */
+/* Older kvp_params.h name a member of kvp_p_rope and kvp_p_ea_rotate `layout`, a GLSL
+ * keyword; here it is spelled kvp_layout_ (the kernel bodies read p.rope_layout, the name
+ * the member has since the kernel bodies landed, and this is then a no-op). */
 #define layout kvp_layout_
 #include "kvp_params.h"
 #undef layout

@@ -148,6 +148,44 @@ void llama_model_free(llama_model *m) {
     free(m);
 }
 
+/* Within each head, half-split channel h*(d/2) + i is interleaved channel 2i + h. */
+static void permute_rows(float *w, int heads, int hd, int cols, float *tmp, int to_half_split) {
+    size_t row = (size_t)cols;
+    for (int h = 0; h < heads; h++) {
+        float *head = w + (size_t)h * (size_t)hd * row;
+        memcpy(tmp, head, sizeof(float) * (size_t)hd * row);
+        for (int half = 0; half < 2; half++)
+            for (int i = 0; i < hd / 2; i++) {
+                size_t inter = (size_t)(2 * i + half), split = (size_t)(half * (hd / 2) + i);
+                size_t dst = to_half_split ? split : inter, src = to_half_split ? inter : split;
+                memcpy(head + dst * row, tmp + src * row, sizeof(float) * row);
+            }
+    }
+}
+
+int llama_model_set_rope_layout(llama_model *m, kvp_rope_layout layout, char *err, size_t err_size) {
+    if (layout != KVP_ROPE_HALF_SPLIT && layout != KVP_ROPE_INTERLEAVED) {
+        snprintf(err, err_size, "model: unknown RoPE layout %d", (int)layout);
+        return -1;
+    }
+    if (layout == m->cfg.rope_layout) return 0;
+    const llama_config *c = &m->cfg;
+    float *tmp = malloc(sizeof(float) * (size_t)c->head_dim * (size_t)c->dim);
+    if (!tmp) {
+        snprintf(err, err_size, "model: out of memory");
+        return -1;
+    }
+    int to_half = layout == KVP_ROPE_HALF_SPLIT;
+    for (int l = 0; l < c->n_layers; l++) {
+        /* The arena is ours: the const in llama_layer only keeps the runner from writing. */
+        permute_rows((float *)m->layers[l].wq, c->n_heads, c->head_dim, c->dim, tmp, to_half);
+        permute_rows((float *)m->layers[l].wk, c->n_kv_heads, c->head_dim, c->dim, tmp, to_half);
+    }
+    free(tmp);
+    m->cfg.rope_layout = layout;
+    return 0;
+}
+
 int llama_model_load(const char *path, llama_model **out, char *err, size_t err_size) {
     *out = NULL;
     uint8_t *data;

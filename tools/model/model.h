@@ -60,6 +60,13 @@ int llama_model_load_llama2c(const uint8_t *data, size_t size, llama_model **out
                              size_t err_size);
 void llama_model_free(llama_model *model);
 
+/* Permutes the rows of every layer's Wq and Wk so that RoPE pairs channels in `layout`
+ * (interleaved: 2i with 2i+1; half-split: i with i + head_dim/2). Attention scores and every
+ * model output are unchanged; only the basis of q and k within a head changes, which is
+ * what a press that reads queries or keys per channel sees. */
+int llama_model_set_rope_layout(llama_model *model, kvp_rope_layout layout, char *err,
+                                size_t err_size);
+
 /* ---- shared by the loaders ---- */
 
 /* Checks the configuration for consistency and sane bounds. */

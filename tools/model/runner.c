@@ -8,8 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct llama_capture {
+    int n_tokens, n_layers;
+    size_t k_count, q_count, h_count; /* floats per layer */
+    float *keys, *values;  /* [layer, Hk, n, hd] post-RoPE keys, values */
+    float *queries;        /* [layer, Hq, n, hd] pre-RoPE */
+    float *hidden;         /* [layer, n, dim] attention inputs */
+    int filled;
+};
+
 struct llama_runner {
     const llama_model *model;
+    llama_capture *capture;
     kvp_context *ctx;
     kvp_cache *cache;
     kvp_rope rope;
@@ -192,7 +202,8 @@ static void from_heads(float *dst, const float *src, int n, int heads, int hd) {
 
 /* The inputs a press may read for layer l: W_o and RoPE are set once per layer, the queries
  * (pre-RoPE) and attention-input hidden states of this pass every time. */
-static int press_inputs(llama_runner *r, int l, int n, char *err, size_t err_size) {
+static int press_inputs(llama_runner *r, int l, int n, float *queries, float *hidden, char *err,
+                        size_t err_size) {
     const llama_config *c = &r->model->cfg;
     kvp_status st;
     if (!r->inputs[l]) {
@@ -209,13 +220,23 @@ static int press_inputs(llama_runner *r, int l, int n, char *err, size_t err_siz
         }
         r->inputs[l] = in;
     }
-    kvp_tensor q = kvp_tensor_host(KVP_DTYPE_F32, r->q_heads, 3, c->n_heads, n, c->head_dim);
-    kvp_tensor h = kvp_tensor_host(KVP_DTYPE_F32, r->xb, 2, n, c->dim, 1);
+    kvp_tensor q = kvp_tensor_host(KVP_DTYPE_F32, queries, 3, c->n_heads, n, c->head_dim);
+    kvp_tensor h = kvp_tensor_host(KVP_DTYPE_F32, hidden, 2, n, c->dim, 1);
     if ((st = kvp_inputs_set_queries(r->inputs[l], &q, r->pos)) != KVP_OK)
         return lib_fail(r, "kvp_inputs_set_queries", st, err, err_size);
     if ((st = kvp_inputs_set_hidden(r->inputs[l], &h, r->pos)) != KVP_OK)
         return lib_fail(r, "kvp_inputs_set_hidden", st, err, err_size);
     return 0;
+}
+
+static void capture_layer(llama_runner *r, int l, int n) {
+    llama_capture *cap = r->capture;
+    if (!cap || r->pos != 0 || n != cap->n_tokens) return;
+    memcpy(cap->keys + (size_t)l * cap->k_count, r->k_heads, cap->k_count * sizeof(float));
+    memcpy(cap->values + (size_t)l * cap->k_count, r->v_heads, cap->k_count * sizeof(float));
+    memcpy(cap->queries + (size_t)l * cap->q_count, r->q_heads, cap->q_count * sizeof(float));
+    memcpy(cap->hidden + (size_t)l * cap->h_count, r->xb, cap->h_count * sizeof(float));
+    if (l == cap->n_layers - 1) cap->filled = 1;
 }
 
 /* Attention block of layer l for the n tokens whose normalised input is in r->xb; leaves
@@ -243,6 +264,7 @@ static int attention(llama_runner *r, int l, int n, kvp_press *press, char *err,
         return lib_fail(r, "kvp_rope_apply (keys)", st, err, err_size);
     if ((st = kvp_cache_append(r->cache, l, &k, &v, r->pos)) != KVP_OK)
         return lib_fail(r, "kvp_cache_append", st, err, err_size);
+    capture_layer(r, l, n);
     if ((st = kvp_attention(r->ctx, r->cache, l, &q_rot, r->pos, 1.0f / sqrtf((float)hd), &out)) != KVP_OK)
         return lib_fail(r, "kvp_attention", st, err, err_size);
 
@@ -250,7 +272,7 @@ static int attention(llama_runner *r, int l, int n, kvp_press *press, char *err,
      * layer of this pass) still saw the full cache; compression only changes what later
      * tokens see. */
     if (press) {
-        if (press_inputs(r, l, n, err, err_size)) return -1;
+        if (press_inputs(r, l, n, r->q_heads, r->xb, err, err_size)) return -1;
         if (kvp_press_get_info(press)->kind == KVP_PRESS_DECODING) {
             int compressed = 0;
             if ((st = kvp_decode_step(r->ctx, press, r->cache, l, r->inputs[l], &compressed)) != KVP_OK)
@@ -309,5 +331,77 @@ int llama_forward(llama_runner *r, const int32_t *tokens, int n, kvp_press *pres
     int first = which == LLAMA_LOGITS_LAST ? n - 1 : 0, rows = n - first;
     rmsnorm(r->xb, r->x + (size_t)first * D, m->out_norm, rows, D, c->norm_eps);
     matmul(logits, r->xb, m->classifier, rows, D, c->vocab_size);
+    return 0;
+}
+
+/* ---- capture and replay -------------------------------------------------------------------- */
+
+int llama_capture_create(const llama_model *m, int n_tokens, llama_capture **out, char *err,
+                         size_t err_size) {
+    *out = NULL;
+    const llama_config *c = &m->cfg;
+    llama_capture *cap = calloc(1, sizeof *cap);
+    if (!cap || n_tokens <= 0) {
+        free(cap);
+        snprintf(err, err_size, "capture: %s", n_tokens <= 0 ? "no tokens" : "out of memory");
+        return -1;
+    }
+    cap->n_tokens = n_tokens;
+    cap->n_layers = c->n_layers;
+    cap->k_count = (size_t)c->n_kv_heads * (size_t)n_tokens * (size_t)c->head_dim;
+    cap->q_count = (size_t)c->n_heads * (size_t)n_tokens * (size_t)c->head_dim;
+    cap->h_count = (size_t)n_tokens * (size_t)c->dim;
+    size_t L = (size_t)c->n_layers;
+    cap->keys = malloc(sizeof(float) * L * cap->k_count);
+    cap->values = malloc(sizeof(float) * L * cap->k_count);
+    cap->queries = malloc(sizeof(float) * L * cap->q_count);
+    cap->hidden = malloc(sizeof(float) * L * cap->h_count);
+    if (!cap->keys || !cap->values || !cap->queries || !cap->hidden) {
+        llama_capture_free(cap);
+        snprintf(err, err_size, "capture: out of memory");
+        return -1;
+    }
+    *out = cap;
+    return 0;
+}
+
+void llama_capture_free(llama_capture *cap) {
+    if (!cap) return;
+    free(cap->keys);
+    free(cap->values);
+    free(cap->queries);
+    free(cap->hidden);
+    free(cap);
+}
+
+void llama_runner_set_capture(llama_runner *r, llama_capture *capture) {
+    r->capture = capture;
+    if (capture) capture->filled = 0;
+}
+
+int llama_replay(llama_runner *r, const llama_capture *cap, kvp_press *press, char *err,
+                 size_t err_size) {
+    const llama_config *c = &r->model->cfg;
+    if (!cap->filled || cap->n_layers != c->n_layers) {
+        snprintf(err, err_size, "replay: the capture holds no prefill of this model");
+        return -1;
+    }
+    if (llama_runner_rewind(r, 0, err, err_size)) return -1;
+    int n = cap->n_tokens;
+    for (int l = 0; l < c->n_layers; l++) {
+        kvp_tensor k = kvp_tensor_host(KVP_DTYPE_F32, cap->keys + (size_t)l * cap->k_count, 3,
+                                       c->n_kv_heads, n, c->head_dim);
+        kvp_tensor v = kvp_tensor_host(KVP_DTYPE_F32, cap->values + (size_t)l * cap->k_count, 3,
+                                       c->n_kv_heads, n, c->head_dim);
+        kvp_status st = kvp_cache_append(r->cache, l, &k, &v, 0);
+        if (st != KVP_OK) return lib_fail(r, "kvp_cache_append", st, err, err_size);
+        if (!press) continue;
+        if (press_inputs(r, l, n, cap->queries + (size_t)l * cap->q_count,
+                         cap->hidden + (size_t)l * cap->h_count, err, err_size))
+            return -1;
+        if ((st = kvp_compress(r->ctx, press, r->cache, l, r->inputs[l])) != KVP_OK)
+            return lib_fail(r, "kvp_compress", st, err, err_size);
+    }
+    r->pos = n;
     return 0;
 }

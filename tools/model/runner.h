@@ -47,6 +47,28 @@ int llama_runner_rewind(llama_runner *r, int64_t pos, char *err, size_t err_size
 /* Gives the memory that compression freed back, keeping `reserve` free slots per head. */
 int llama_runner_repack(llama_runner *r, int64_t reserve, char *err, size_t err_size);
 
+/* Prefill capture and replay.
+ *
+ * Compression never changes a prefill's own activations (each layer is compressed after its
+ * attention, and later layers of the pass read the full cache), so what a press receives for
+ * a prompt is the same whatever press runs. An evaluation of many presses on one prompt can
+ * therefore prefill once with a capture attached, which records per layer the post-RoPE keys,
+ * the values, the pre-RoPE queries and the attention inputs, then replay the capture with each
+ * press: the replay makes exactly the library calls of a prefill (kvp_cache_append, then the
+ * press inputs and kvp_compress, layer by layer) without recomputing the model. */
+typedef struct llama_capture llama_capture;
+
+int llama_capture_create(const llama_model *model, int n_tokens, llama_capture **out, char *err,
+                         size_t err_size);
+void llama_capture_free(llama_capture *capture);
+/* While attached, a llama_forward at position 0 of exactly n_tokens tokens records into the
+ * capture (NULL detaches). */
+void llama_runner_set_capture(llama_runner *r, llama_capture *capture);
+/* Starts over at position 0 and rebuilds the cache of the captured prefill, compressing each
+ * layer with `press` (may be NULL); continues at position n_tokens. */
+int llama_replay(llama_runner *r, const llama_capture *capture, kvp_press *press, char *err,
+                 size_t err_size);
+
 int64_t llama_runner_position(const llama_runner *r);
 kvp_cache *llama_runner_cache(const llama_runner *r);
 /* How many times kvp_decode_step compressed some layer since the runner was created. */

@@ -20,8 +20,9 @@ static float half_to_float(const uint8_t *p) {
     return f;
 }
 
-/* Copies (dequantising) a tensor into dst, checking its shape first. ne0 is the length of
- * a row (the input dimension of a matrix), ne1 the number of rows (1 for a vector). */
+/* Copies (dequantising) a tensor into dst, checking its shape first; with dst NULL only
+ * checks. ne0 is the length of a row (the input dimension of a matrix), ne1 the number of
+ * rows (1 for a vector). */
 static int load_tensor(const gguf_file *g, const char *name, uint64_t ne0, uint64_t ne1,
                        float *dst, char *err, size_t err_size) {
     const gguf_tensor_info *t = gguf_find_tensor(g, name);
@@ -38,6 +39,7 @@ static int load_tensor(const gguf_file *g, const char *name, uint64_t ne0, uint6
                  (unsigned long long)ne0, (unsigned long long)ne1);
         return -1;
     }
+    if (!dst) return 0;
     size_t n = (size_t)t->n_elements;
     kvp_status st = KVP_OK;
     switch (t->type) {
@@ -246,35 +248,38 @@ done:
     return rc;
 }
 
-static int load_weights(const gguf_file *g, llama_model *m, char *err, size_t err_size) {
-    const llama_config *c = &m->cfg;
+/* Every weight of the model: with m NULL, checks that each tensor exists with its shape (so
+ * that nothing is allocated for a file that cannot be loaded); otherwise loads them. */
+static int load_weights(const gguf_file *g, const llama_config *c, int shared, llama_model *m,
+                        char *err, size_t err_size) {
     uint64_t D = (uint64_t)c->dim, F = (uint64_t)c->hidden_dim, V = (uint64_t)c->vocab_size;
     uint64_t Q = (uint64_t)c->n_heads * (uint64_t)c->head_dim;
     uint64_t KV = (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim;
-    if (load_tensor(g, "token_embd.weight", D, V, (float *)m->tok_embd, err, err_size) ||
-        load_tensor(g, "output_norm.weight", D, 1, (float *)m->out_norm, err, err_size))
+#define DST(field) (m ? (float *)(field) : NULL)
+    if (load_tensor(g, "token_embd.weight", D, V, DST(m->tok_embd), err, err_size) ||
+        load_tensor(g, "output_norm.weight", D, 1, DST(m->out_norm), err, err_size))
         return -1;
-    if (!m->shared_classifier &&
-        load_tensor(g, "output.weight", D, V, (float *)m->classifier, err, err_size))
+    if (!shared && load_tensor(g, "output.weight", D, V, DST(m->classifier), err, err_size))
         return -1;
     for (int l = 0; l < c->n_layers; l++) {
-        llama_layer *L = &m->layers[l];
+        const llama_layer *L = m ? &m->layers[l] : NULL;
         struct {
             const char *suffix;
-            const float *dst;
+            float *dst;
             uint64_t ne0, ne1;
-        } parts[] = {{"attn_norm", L->attn_norm, D, 1}, {"attn_q", L->wq, D, Q},
-                     {"attn_k", L->wk, D, KV},          {"attn_v", L->wv, D, KV},
-                     {"attn_output", L->wo, Q, D},      {"ffn_norm", L->ffn_norm, D, 1},
-                     {"ffn_gate", L->w_gate, D, F},     {"ffn_down", L->w_down, F, D},
-                     {"ffn_up", L->w_up, D, F}};
+        } parts[] = {{"attn_norm", DST(L->attn_norm), D, 1}, {"attn_q", DST(L->wq), D, Q},
+                     {"attn_k", DST(L->wk), D, KV},          {"attn_v", DST(L->wv), D, KV},
+                     {"attn_output", DST(L->wo), Q, D},      {"ffn_norm", DST(L->ffn_norm), D, 1},
+                     {"ffn_gate", DST(L->w_gate), D, F},     {"ffn_down", DST(L->w_down), F, D},
+                     {"ffn_up", DST(L->w_up), D, F}};
         for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
             char name[64];
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, parts[i].suffix);
-            if (load_tensor(g, name, parts[i].ne0, parts[i].ne1, (float *)parts[i].dst, err, err_size))
+            if (load_tensor(g, name, parts[i].ne0, parts[i].ne1, parts[i].dst, err, err_size))
                 return -1;
         }
     }
+#undef DST
     return 0;
 }
 
@@ -301,7 +306,9 @@ int llama_model_load_gguf(const uint8_t *data, size_t size, llama_model **out, c
     }
     /* A missing output.weight means the classifier is the embedding (tied). */
     int shared = gguf_find_tensor(&g, "output.weight") == NULL;
-    if (llama_model_alloc(&c, shared, &m, err, err_size) || load_weights(&g, m, err, err_size) ||
+    if (load_weights(&g, &c, shared, NULL, err, err_size) ||
+        llama_model_alloc(&c, shared, &m, err, err_size) ||
+        load_weights(&g, &c, shared, m, err, err_size) ||
         read_tokenizer(&g, c.vocab_size, &m->tok, err, err_size))
         goto done;
     snprintf(m->format, sizeof m->format, "GGUF v%u", g.version);

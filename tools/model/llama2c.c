@@ -65,17 +65,13 @@ int llama_model_load_llama2c(const uint8_t *data, size_t size, llama_model **out
         snprintf(err, err_size, "llama2.c: bad header (%s)", why);
         return -1;
     }
-    llama_model *m;
-    if (llama_model_alloc(&c, shared, &m, err, err_size)) return -1;
     /* The RoPE tables sit between rms_final and the optional classifier; they are not
-     * needed (RoPE is computed from theta) but are part of the layout. */
+     * needed (RoPE is computed from theta) but are part of the layout. The size is checked
+     * before anything is allocated. */
     uint64_t rope_floats = (uint64_t)c.seq_len * (uint64_t)c.head_dim; /* real + imag halves */
-    uint64_t cls_floats = shared ? 0 : (uint64_t)c.vocab_size * (uint64_t)c.dim;
-    uint64_t body_floats = m->arena_floats - cls_floats;
-    uint64_t expect_floats = body_floats + rope_floats + cls_floats, expect_bytes;
+    uint64_t expect_floats = llama_weight_count(&c, shared) + rope_floats, expect_bytes;
     if (checked_mul(expect_floats, 4, &expect_bytes) || expect_bytes > UINT64_MAX - HEADER_BYTES) {
         snprintf(err, err_size, "llama2.c: header implies an impossible size");
-        llama_model_free(m);
         return -1;
     }
     expect_bytes += HEADER_BYTES;
@@ -85,9 +81,10 @@ int llama_model_load_llama2c(const uint8_t *data, size_t size, llama_model **out
                  c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size,
                  shared ? "" : " unshared", c.seq_len, (unsigned long long)expect_bytes,
                  (uint64_t)size < expect_bytes ? " (truncated)" : "");
-        llama_model_free(m);
         return -1;
     }
+    llama_model *m;
+    if (llama_model_alloc(&c, shared, &m, err, err_size)) return -1;
     /* The file order is not the arena order (llama2.c groups each kind of weight over all
      * layers), so copy tensor by tensor. */
     const uint8_t *p = data + HEADER_BYTES;

@@ -93,16 +93,24 @@ int llama_config_check(const llama_config *c, char *err, size_t err_size) {
     return 0;
 }
 
-int llama_model_alloc(const llama_config *c, int shared, llama_model **out, char *err,
-                      size_t err_size) {
-    *out = NULL;
-    if (llama_config_check(c, err, err_size)) return -1;
-    /* Bounded by llama_config_check, so these products fit in 64 bits. */
+uint64_t llama_weight_count(const llama_config *c, int shared) {
+    /* Bounded by llama_config_check (dims <= 2^16..2^24, layers <= 1024), so these products
+     * fit in 64 bits. */
     uint64_t D = (uint64_t)c->dim, F = (uint64_t)c->hidden_dim, V = (uint64_t)c->vocab_size;
     uint64_t Q = (uint64_t)c->n_heads * (uint64_t)c->head_dim;
     uint64_t KV = (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim;
     uint64_t per_layer = 2 * D + Q * D + 2 * KV * D + D * Q + 3 * F * D;
-    uint64_t total = V * D + D + (shared ? 0 : V * D) + per_layer * (uint64_t)c->n_layers;
+    return V * D + D + (shared ? 0 : V * D) + per_layer * (uint64_t)c->n_layers;
+}
+
+int llama_model_alloc(const llama_config *c, int shared, llama_model **out, char *err,
+                      size_t err_size) {
+    *out = NULL;
+    if (llama_config_check(c, err, err_size)) return -1;
+    uint64_t D = (uint64_t)c->dim, F = (uint64_t)c->hidden_dim, V = (uint64_t)c->vocab_size;
+    uint64_t Q = (uint64_t)c->n_heads * (uint64_t)c->head_dim;
+    uint64_t KV = (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim;
+    uint64_t total = llama_weight_count(c, shared);
     if (total > (uint64_t)SIZE_MAX / sizeof(float)) {
         snprintf(err, err_size, "model: %llu weights do not fit in memory", (unsigned long long)total);
         return -1;

@@ -71,6 +71,8 @@ int llama_model_set_rope_layout(llama_model *model, kvp_rope_layout layout, char
 
 /* Checks the configuration for consistency and sane bounds. */
 int llama_config_check(const llama_config *cfg, char *err, size_t err_size);
+/* Number of float32 weights of a model of this configuration (cfg already checked). */
+uint64_t llama_weight_count(const llama_config *cfg, int shared_classifier);
 /* Allocates the model and its weight arena (sized from cfg) and points every weight into
  * it, in a fixed order; the loaders then fill the arena. */
 int llama_model_alloc(const llama_config *cfg, int shared_classifier, llama_model **out,

@@ -402,12 +402,14 @@ static void eval_usage(FILE *f) {
             "                         [--tokenizer tok.bin] [--backend NAME] [--threads N]\n"
             "                         [--max-windows N] [--json OUT] [--csv OUT] [--plot OUT.svg]\n"
             "                         [--reference FILE] [--rope-layout half-split|interleaved]\n"
-            "                         [--no-prefill-reuse]\n"
+            "                         [--no-prefill-reuse] [--not-compared ENTRY]...\n"
             "  --windows: one window a line, %d token ids starting with BOS\n"
             "  --text:    raw text, encoded and cut into %d-token windows starting with BOS\n"
             "  --no-prefill-reuse: prefill every (window, press, ratio) with the press in the\n"
             "               forward pass, instead of prefilling each window once and replaying\n"
             "               that prefill's cache and press inputs for every press (same numbers)\n"
+            "  --not-compared ENTRY: evaluate the suite entry but leave it out of the reference\n"
+            "               check (its differences are printed, marked 'not compared')\n"
             "  --rope-layout: permute Wq/Wk so that q/k use this RoPE pairing (same outputs)\n"
             "  --reference: compare with a reference result file (tolerance %.3f nats); the\n"
             "               exit status is 1 when any number differs\n",
@@ -419,6 +421,8 @@ typedef struct eval_args {
     const char *json, *csv, *plot, *reference, *rope_layout;
     long long threads, max_windows;
     int no_prefill_reuse;
+    const char *not_compared[32];
+    int n_not_compared;
 } eval_args;
 
 static int parse_args(int argc, char **argv, eval_args *a) {
@@ -450,6 +454,13 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         else if (!strcmp(o, "--plot")) a->plot = v;
         else if (!strcmp(o, "--reference")) a->reference = v;
         else if (!strcmp(o, "--rope-layout")) a->rope_layout = v;
+        else if (!strcmp(o, "--not-compared")) {
+            if (a->n_not_compared == 32) {
+                fprintf(stderr, "kvpress-tool eval: too many --not-compared\n");
+                return -1;
+            }
+            a->not_compared[a->n_not_compared++] = v;
+        }
         else if (!strcmp(o, "--threads")) {
             if (cli_parse_int(o, v, 1, 64, &a->threads)) return -1;
         } else if (!strcmp(o, "--max-windows")) {
@@ -528,7 +539,7 @@ int tool_eval(int argc, char **argv) {
     if (a.csv && eval_write_csv(&d, a.csv, reference)) status = 1;
     if (a.plot && eval_write_svg(&d, a.plot, a.model)) status = 1;
     if (reference) {
-        int diffs = eval_compare_reference(&d, reference);
+        int diffs = eval_compare_reference(&d, reference, a.not_compared, a.n_not_compared);
         if (diffs != 0) status = 1;
     }
 done:

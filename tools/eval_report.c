@@ -295,13 +295,14 @@ int eval_write_svg(const eval_data *d, const char *path, const char *title) {
 
 /* ---- reference ----------------------------------------------------------------------------- */
 
-int eval_compare_reference(const eval_data *d, const json_value *ref) {
+int eval_compare_reference(const eval_data *d, const json_value *ref,
+                           const char *const *not_compared, int n_not_compared) {
     const json_value *results = json_get(ref, "results");
     if (!results || results->kind != JSON_OBJECT) {
         fprintf(stderr, "kvpress-tool eval: the reference has no \"results\" object\n");
         return -1;
     }
-    int compared = 0, skipped = 0, diffs = 0;
+    int compared = 0, skipped = 0, diffs = 0, excluded = 0;
     double worst = 0;
     for (int t = 0; t < d->n_tasks; t++) {
         eval_task task = d->tasks[t];
@@ -329,6 +330,15 @@ int eval_compare_reference(const eval_data *d, const json_value *ref) {
                 continue;
             }
             double mine = eval_mean_nll(d, c, task), diff = mine - r;
+            int excluded_entry = 0;
+            for (int k = 0; k < n_not_compared; k++)
+                excluded_entry |= !strcmp(d->configs[c].entry, not_compared[k]);
+            if (excluded_entry) {
+                printf("not compared: %s %s: %.4f, reference %.4f (difference %+.4f)\n",
+                       eval_task_name(task), key, mine, r, diff);
+                excluded++;
+                continue;
+            }
             compared++;
             worst = fmax(worst, fabs(diff));
             if (!(fabs(diff) <= EVAL_TOLERANCE)) {
@@ -338,7 +348,7 @@ int eval_compare_reference(const eval_data *d, const json_value *ref) {
             }
         }
     }
-    printf("reference: %d compared, %d skipped (reference error), %d different; largest "
-           "difference %.4f nats\n", compared, skipped, diffs, worst);
+    printf("reference: %d compared, %d skipped (reference error), %d not compared, %d different; "
+           "largest difference %.4f nats\n", compared, skipped, excluded, diffs, worst);
     return diffs;
 }

@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "model/runner.h"
+#include "npy.h"
 
 #ifndef KVP_SHARED_DIR
 #define KVP_SHARED_DIR ""
@@ -180,6 +181,46 @@ START_TEST(uncompressed_nll) {
 }
 END_TEST
 
+/* The runner's prefill gives each layer's press exactly what NVIDIA kvpress gave it: the
+ * golden vectors hold, for public windows 0 and 1, the post-RoPE keys, values, pre-RoPE
+ * queries and attention inputs of every layer (half-split RoPE, so the weights are permuted
+ * to that pairing first). */
+START_TEST(prefill_matches_kvpress_inputs) {
+    llama_model *m;
+    ck_assert_int_eq(llama_model_load(path_bin, &m, err, sizeof err), 0);
+    ck_assert_int_eq(llama_model_set_rope_layout(m, KVP_ROPE_HALF_SPLIT, err, sizeof err), 0);
+    llama_runner *r = new_runner(m, 384);
+    llama_capture *cap;
+    ck_assert_int_eq(llama_capture_create(m, 384, &cap, err, sizeof err), 0);
+    for (int w = 0; w < 2; w++) {
+        ck_assert_int_eq(llama_runner_rewind(r, 0, err, sizeof err), 0);
+        llama_runner_set_capture(r, cap);
+        ck_assert_int_eq(llama_forward(r, windows[w], 384, NULL, LLAMA_LOGITS_NONE, NULL, err, sizeof err), 0);
+        for (int l = 0; l < 5; l++) {
+            const float *mine[4];
+            ck_assert_int_eq(llama_capture_layer(cap, l, &mine[0], &mine[1], &mine[2], &mine[3]), 0);
+            static const char *const names[4] = {"keys", "values", "queries", "hidden"};
+            for (int k = 0; k < 4; k++) {
+                char path[1200];
+                snprintf(path, sizeof path, "%s/golden/kvpress-0.5.4/w%d/layer%d/inputs/%s.npy",
+                         KVP_SHARED_DIR, w, l, names[k]);
+                npy_array ref;
+                ck_assert_msg(npy_load(path, &ref, err, sizeof err) == 0, "%s", err);
+                ck_assert_int_eq(ref.type, NPY_F32);
+                double worst = 0;
+                for (int64_t i = 0; i < ref.count; i++)
+                    worst = fmax(worst, fabs((double)mine[k][i] - ((const float *)ref.data)[i]));
+                ck_assert_msg(worst < 2e-4, "window %d layer %d %s: differs by %g", w, l, names[k], worst);
+                npy_free(&ref);
+            }
+        }
+    }
+    llama_capture_free(cap);
+    llama_runner_free(r);
+    llama_model_free(m);
+}
+END_TEST
+
 /* Capture + replay reproduces exactly the cache of a prefill with the press in the forward. */
 START_TEST(replay_equals_prefill) {
     static const char *const specs[] = {
@@ -316,6 +357,7 @@ int main(void) {
     tcase_add_loop_test(tc, reference_story, 0, 2);
     tcase_add_test(tc, tokenizer_matches_llama2c);
     tcase_add_loop_test(tc, uncompressed_nll, 0, 2);
+    tcase_add_test(tc, prefill_matches_kvpress_inputs);
     tcase_add_test(tc, replay_equals_prefill);
     tcase_add_test(tc, repack_frees_memory);
     tcase_add_test(tc, rope_layout_invariance);

@@ -374,6 +374,16 @@ void llama_capture_free(llama_capture *cap) {
     free(cap);
 }
 
+int llama_capture_layer(const llama_capture *cap, int layer, const float **keys,
+                        const float **values, const float **queries, const float **hidden) {
+    if (!cap->filled || layer < 0 || layer >= cap->n_layers) return -1;
+    *keys = cap->keys + (size_t)layer * cap->k_count;
+    *values = cap->values + (size_t)layer * cap->k_count;
+    *queries = cap->queries + (size_t)layer * cap->q_count;
+    *hidden = cap->hidden + (size_t)layer * cap->h_count;
+    return 0;
+}
+
 void llama_runner_set_capture(llama_runner *r, llama_capture *capture) {
     r->capture = capture;
     if (capture) capture->filled = 0;

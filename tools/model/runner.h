@@ -64,6 +64,10 @@ void llama_capture_free(llama_capture *capture);
 /* While attached, a llama_forward at position 0 of exactly n_tokens tokens records into the
  * capture (NULL detaches). */
 void llama_runner_set_capture(llama_runner *r, llama_capture *capture);
+/* What a capture holds for a layer: post-RoPE keys and values [n_kv_heads, n, head_dim],
+ * pre-RoPE queries [n_heads, n, head_dim], attention inputs [n, dim]; NULL before a capture. */
+int llama_capture_layer(const llama_capture *capture, int layer, const float **keys,
+                        const float **values, const float **queries, const float **hidden);
 /* Starts over at position 0 and rebuilds the cache of the captured prefill, compressing each
  * layer with `press` (may be NULL); continues at position n_tokens. */
 int llama_replay(llama_runner *r, const llama_capture *capture, kvp_press *press, char *err,

@@ -43,11 +43,18 @@ static int piece_cmp(const tokenizer *t, const char *s, size_t len, int id) {
     return (len > l2) - (len < l2);
 }
 
-static const tokenizer *g_sort_tok; /* qsort has no context argument in C11 */
-static int cmp_ids(const void *a, const void *b) {
-    int x = *(const int *)a, y = *(const int *)b;
-    int c = piece_cmp(g_sort_tok, g_sort_tok->text + g_sort_tok->offsets[x], g_sort_tok->lengths[x], y);
-    return c ? c : (x > y) - (x < y);
+/* A piece with its id, for sorting the vocabulary (qsort has no context argument). */
+typedef struct sort_entry {
+    const char *s;
+    uint32_t len;
+    int id;
+} sort_entry;
+
+static int cmp_entries(const void *a, const void *b) {
+    const sort_entry *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    if (!c) c = (x->len > y->len) - (x->len < y->len);
+    return c ? c : (x->id > y->id) - (x->id < y->id);
 }
 
 /* The lowest id whose piece is exactly s[0:len], or -1. */
@@ -138,11 +145,17 @@ int tokenizer_create(int vocab_size, const char *const *pieces, const uint32_t *
                           : bv >= 0 ? TOKEN_BYTE : TOKEN_NORMAL;
         }
         if (bv >= 0 && t->byte_token[bv] < 0) t->byte_token[bv] = i;
-        t->sorted[i] = i;
     }
-    g_sort_tok = t;
-    qsort(t->sorted, (size_t)vocab_size, sizeof *t->sorted, cmp_ids);
-    g_sort_tok = NULL;
+    sort_entry *entries = malloc(sizeof *entries * (size_t)vocab_size);
+    if (!entries) {
+        tokenizer_free(t);
+        return set_err(err, err_size, "tokenizer: out of memory", 0, 0);
+    }
+    for (int i = 0; i < vocab_size; i++)
+        entries[i] = (sort_entry){t->text + t->offsets[i], t->lengths[i], i};
+    qsort(entries, (size_t)vocab_size, sizeof *entries, cmp_entries);
+    for (int i = 0; i < vocab_size; i++) t->sorted[i] = entries[i].id;
+    free(entries);
     t->space_token = lookup(t, " ", 1);
     *out = t;
     return 0;

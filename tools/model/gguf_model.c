@@ -234,8 +234,13 @@ static int read_tokenizer(const gguf_file *g, int vocab_size, tokenizer **out, c
         text[pos + len] = 0;
         lengths[i] = (uint32_t)len;
         pos += len + 1;
-        sc[i] = (float)gguf_array_number(scores, i);
-        if (ty) ty[i] = (int32_t)gguf_array_number(types, i);
+        double score = gguf_array_number(scores, i);
+        sc[i] = fabs(score) <= 3.4e38 ? (float)score : NAN; /* out of range: rejected below */
+        if (ty) {
+            /* Unknown or out-of-range types decode as normal tokens. */
+            double type = gguf_array_number(types, i);
+            ty[i] = type >= 1 && type <= 6 ? (int32_t)type : TOKEN_NORMAL;
+        }
     }
     rc = tokenizer_create(vocab_size, pieces, lengths, sc, ty, (int)ids[0], (int)ids[1],
                           (int)ids[2], out, err, err_size);

@@ -20,11 +20,11 @@ kvp_status kvp_cpu_op_topk(kvp_context *ctx, const void *params, void *const *pt
     const float *s = ptr[0];
     int32_t *mask = ptr[1];
     size_t total = (size_t)p->H * p->n;
-    size_t len = p->global ? total : (size_t)p->n;
+    size_t len = p->global_mode ? total : (size_t)p->n;
     scored *buf = malloc(sizeof(scored) * (len ? len : 1));
     if (!buf) return kvp__error(ctx, KVP_ERR_OUT_OF_HOST_MEMORY, "cpu topk: out of memory");
     memset(mask, 0, total * sizeof(int32_t));
-    int rows = p->global ? 1 : p->H;
+    int rows = p->global_mode ? 1 : p->H;
     for (int r = 0; r < rows; r++) {
         size_t base = (size_t)r * len;
         for (size_t i = 0; i < len; i++) buf[i] = (scored){s[base + i], (int32_t)i};

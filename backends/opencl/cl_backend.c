@@ -74,6 +74,7 @@ static void release_state(kvp_cl_state *st) {
 kvp_status kvp_cl_context_create(kvp_context *ctx, int device_index) {
     kvp_cl_state *st = calloc(1, sizeof *st);
     if (!st) return kvp__error(ctx, KVP_ERR_OUT_OF_HOST_MEMORY, "opencl: out of host memory");
+    st->fail_after = -1;
     kvp__ctx_set_backend(ctx, st);
     const kvp_cl_native *nat = kvp__ctx_native(ctx);
     kvp_status s = nat ? adopt_native(ctx, st, nat) : create_own(ctx, st, device_index);

@@ -61,6 +61,10 @@ typedef struct kvp_cl_state {
     /* Set after an error that means the device (or its queue) is gone: every later call
      * fails fast with KVP_ERR_DEVICE_LOST instead of touching it again. */
     int lost;
+    /* Test hook (kvp__cl_test_fail_launch): the kernel launch after `fail_after` more
+     * succeed returns `fail_error` instead of being queued; -1 disables. */
+    long fail_after;
+    cl_int fail_error;
 } kvp_cl_state;
 
 typedef struct kvp_cl_buffer {
@@ -104,6 +108,11 @@ void kvp_cl_kernels_release(kvp_cl_state *st);
 
 /* ---- running ops ---- */
 kvp_status kvp_cl_run(kvp_context *ctx, const kvp_op_call *call);
+
+/* Test hook: make the kernel launch after `after` more succeed fail with `error`, as if
+ * clEnqueueNDRangeKernel had returned it (simulates a device lost or out of resources in
+ * the middle of an op); after < 0 disables. */
+void kvp__cl_test_fail_launch(kvp_context *ctx, long after, cl_int error);
 
 /* ---- contexts ---- */
 kvp_status kvp_cl_context_create(kvp_context *ctx, int device_index);

@@ -79,9 +79,20 @@ static kvp_status launch(kvp_context *ctx, kvp_cl_state *st, const kvp_gpu_pass 
     if (err != CL_SUCCESS) return kvp_cl_fail(ctx, err, "clSetKernelArg", ps->kernel);
     size_t local[3] = {KVP_GPU_WG, 1, 1};
     size_t global[3] = {(size_t)ps->groups[0] * KVP_GPU_WG, ps->groups[1], ps->groups[2]};
+    if (st->fail_after == 0) {
+        st->fail_after = -1;
+        return kvp_cl_fail(ctx, st->fail_error, "clEnqueueNDRangeKernel", "simulated");
+    }
+    if (st->fail_after > 0) st->fail_after--;
     err = clEnqueueNDRangeKernel(st->queue, k, 3, NULL, global, local, 0, NULL, NULL);
     if (err != CL_SUCCESS) return kvp_cl_fail(ctx, err, "clEnqueueNDRangeKernel", ps->kernel);
     return KVP_OK;
+}
+
+void kvp__cl_test_fail_launch(kvp_context *ctx, long after, cl_int error) {
+    kvp_cl_state *st = kvp_cl_state_of(ctx);
+    st->fail_after = after < 0 ? -1 : after;
+    st->fail_error = error;
 }
 
 kvp_status kvp_cl_run(kvp_context *ctx, const kvp_op_call *call) {

@@ -7,7 +7,9 @@
  * that must stay untouched.
  *
  * The backend comes from KVP_TEST_BACKEND (default "opencl"); without one of its devices the
- * test exits 77 (skipped). KVP_TEST_FILTER=substring runs only the matching cases.
+ * test exits 77 (skipped). KVP_TEST_FILTER=substring runs only the matching cases;
+ * KVP_TEST_LARGE=1 adds production-sized cases (a million-entry global top-k, 64k-token
+ * decode, ...), slow on the CPU reference.
  */
 #include <check.h>
 #include <math.h>
@@ -417,6 +419,65 @@ static void case_truncate(tcase_data *c, int v) {
     bind(c, 1, t.meta, 24, CMP_I32);
 }
 
+/* Production-sized shapes (KVP_TEST_LARGE=1). */
+static void case_large(tcase_data *c, int v) {
+    if (v <= 1) { /* top-k over 8 x 131072 scores: per row, and global (a million entries) */
+        int H = 8, n = 131072;
+        kvp_p_topk p = {.H = H, .n = n, .k = v ? H * n / 2 + 7 : n / 3, .global_mode = v};
+        SET_PARAMS(c, KVP_OP_TOPK, p);
+        float *sc = malloc(sizeof(float) * H * n);
+        for (int i = 0; i < H * n; i++) sc[i] = (float)rng_int(-5000, 5000) / 64.0f;
+        bind(c, 0, sc, 4 * (size_t)H * n, CMP_NONE);
+        bind(c, 1, zeros(4 * (size_t)H * n), 4 * (size_t)H * n, CMP_I32);
+    } else if (v == 2) { /* decode over 65536 tokens, GQA group of 4, f16 */
+        int Hk = 2, G = 4, d = 128, n = 65536, dt = KVP_DT_F16;
+        int lens[2] = {n, n - 1000};
+        tcache t = make_cache(Hk, n, d, dt, lens, 0);
+        kvp_p_attention p = {.Hq = Hk * G, .Hk = Hk, .d = d, .m = 1,
+                             .q_pos0 = t.pos[n - 1], .q_dtype = KVP_DT_F32, .kv_dtype = dt,
+                             .scale = 1.0f / sqrtf((float)d)};
+        SET_PARAMS(c, KVP_OP_ATTENTION, p);
+        size_t qn = (size_t)p.Hq * d;
+        bind(c, 0, rand_data(KVP_DT_F32, qn, 2, 0), 4 * qn, CMP_NONE);
+        bind(c, 1, rand_data(dt, (size_t)t.rows * d, 2, 0), 2 * (size_t)t.rows * d, CMP_NONE);
+        bind(c, 2, rand_data(dt, (size_t)t.rows * d, 1, 0), 2 * (size_t)t.rows * d, CMP_NONE);
+        bind(c, 3, t.meta, 8 * (size_t)Hk, CMP_NONE);
+        bind(c, 4, t.pos, 4 * (size_t)t.rows, CMP_NONE);
+        bind(c, 5, zeros(4 * qn), 4 * qn, CMP_F32);
+        c->atol = 1e-4f;
+    } else if (v == 3) { /* query statistics of 16384 rows, d = 128 */
+        kvp_p_qstats p = {.H = 2, .m = 16384, .d = 128, .dtype = KVP_DT_BF16, .r0 = 4, .n_prev = 0};
+        SET_PARAMS(c, KVP_OP_QSTATS, p);
+        size_t qn = (size_t)p.H * p.m * p.d;
+        bind(c, 0, rand_data(p.dtype, qn, 1, 0.5f), 2 * qn, CMP_NONE);
+        bind(c, 1, zeros(4 * 2 * 128), 4 * 2 * 128, CMP_F32);
+        bind(c, 2, zeros(4 * 2 * 128 * 128), 4 * 2 * 128 * 128, CMP_F32);
+        c->rtol = 1e-3f;
+        c->atol = 1e-4f;
+    } else if (v == 4) { /* compaction of 8 heads x 32768 tokens, d = 128, bf16 */
+        int Hk = 8, d = 128, n = 32768, dt = KVP_DT_BF16;
+        int lens[8];
+        for (int j = 0; j < Hk; j++) lens[j] = n - 37 * j;
+        tcache t = make_cache(Hk, n, d, dt, lens, 0);
+        kvp_p_compact p = {.Hk = Hk, .d = d, .n = n, .kv_dtype = dt};
+        SET_PARAMS(c, KVP_OP_COMPACT, p);
+        int32_t *m = malloc(4 * (size_t)Hk * n);
+        for (int i = 0; i < Hk * n; i++) m[i] = rng_int(0, 1);
+        size_t bytes = 2 * (size_t)t.rows * d;
+        bind(c, 0, rand_data(dt, (size_t)t.rows * d, 1, 0), bytes, CMP_CACHE);
+        bind(c, 1, rand_data(dt, (size_t)t.rows * d, 1, 0), bytes, CMP_CACHE);
+        bind(c, 2, t.pos, 4 * (size_t)t.rows, CMP_CACHE);
+        bind(c, 3, t.meta, 8 * (size_t)Hk, CMP_I32);
+        bind(c, 4, m, 4 * (size_t)Hk * n, CMP_NONE);
+        c->cache_rows_words = d / 2;
+        c->cache_heads = Hk;
+    } else { /* softmax over 8 rows of 131072 */
+        kvp_p_softmax p = {.H = 8, .n = 131072, .t0 = 4};
+        SET_PARAMS(c, KVP_OP_SOFTMAX, p);
+        bind(c, 0, rand_data(KVP_DT_F32, 8 * 131072, 10, 0), 4 * 8 * 131072, CMP_F32);
+    }
+}
+
 static const struct {
     const char *name;
     case_fn fn;
@@ -443,6 +504,7 @@ static const struct {
     {"lagkv", case_lagkv, 4},
     {"count_nonfinite", case_count_nonfinite, 3},
     {"truncate", case_truncate, 2},
+    {"large", case_large, 6}, /* only with KVP_TEST_LARGE=1 */
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -570,6 +632,8 @@ START_TEST(test_op) {
     snprintf(name, sizeof name, "%s/%d", cases[ci].name, v);
     const char *filter = getenv("KVP_TEST_FILTER");
     if (filter && !strstr(name, filter)) return;
+    const char *large = getenv("KVP_TEST_LARGE");
+    if (cases[ci].fn == case_large && !(large && atoi(large))) return;
     run_case(name, cases[ci].fn, v);
 }
 END_TEST

@@ -22,15 +22,15 @@ const char *const kvp_gpu_kernels[] = {
     "softmax_apply",     "score_pad_max",     "score_pad_apply",  "topk_init",
     "topk_hist",         "topk_digit",        "topk_tie_count",   "topk_mask",
     "compact_count",     "compact_scan",      "compact_gather",   "compact_copyback",
-    "attention_prefill", "attention_decode",  "attention_combine", "proj_vnorm",
+    "attention_tile",    "attention_combine", "proj_vnorm",
     "keydiff_invnorm",   "keydiff_colsum",    "keydiff_anchor",   "keydiff_score",
     "lagkv_fill",        "lagkv_partition",   "truncate",
 };
 const int kvp_gpu_kernel_count = (int)(sizeof kvp_gpu_kernels / sizeof kvp_gpu_kernels[0]);
 
 /* Limits that the kernels' fixed-size shared arrays and register blocks impose. */
-#define ATTENTION_MAX_D 256   /* attention_prefill/decode keep a query row of d floats */
-#define DECODE_MAX_ROWS 16    /* attention_decode: G*m query rows per kv head */
+#define ATTENTION_MAX_D 256   /* attention_tile keeps a query row of d floats */
+#define ATTENTION_KEY_TILE 32 /* keys per step of attention_tile */
 #define LAGKV_MAX_D 1024      /* lagkv_partition: per-channel ranges in shared memory */
 #define TOPK_CHUNK 4096       /* entries per workgroup in the selection passes */
 #define TOPK_MAX_BINS 2048    /* 11-bit digits */
@@ -285,37 +285,34 @@ static kvp_status plan_attn_colsum(builder *b) {
     return KVP_OK;
 }
 
-static int next_pow2(int v) {
-    int r = 1;
-    while (r < v) r *= 2;
-    return r;
-}
-
 static kvp_status plan_attention(builder *b) {
     const kvp_p_attention *p = b->call->params;
     if (p->m <= 0 || p->Hq <= 0) return KVP_OK;
     if (p->d > ATTENTION_MAX_D) return unsupported(b, "head_dim above 256");
-    int G = p->Hq / p->Hk;
-    int rows = G * p->m;
-    if (rows > DECODE_MAX_ROWS) {
-        PASS(b, "attention_prefill", ceil_div(p->m, 16), p->Hq, 1, *p, 0, 1, 2, 3, 4, 5);
-        return KVP_OK;
-    }
-    /* Split-K decode. The head lengths are on the device; the rows of the key buffer bound
-     * them, so the split count never exceeds the number of key tiles that can exist. Splits
-     * take interleaved tiles, so the work stays balanced whatever the real lengths are. */
-    int rp = next_pow2(rows);
-    int tile = WG / rp;
+    int64_t rows = (int64_t)(p->Hq / p->Hk) * p->m;
+    int64_t row_tiles = ceil_div(rows, 16);
+    /* Split-K when the row tiles alone cannot fill the device (decoding, short prefill
+     * chunks): about four workgroups per compute unit. The head lengths are on the device;
+     * the rows of the key buffer bound them, so there are never more splits than key tiles
+     * can exist, and splits take interleaved tiles, so the work stays balanced whatever the
+     * real lengths are. */
+    int64_t cu = b->caps->compute_units > 0 ? b->caps->compute_units : 16;
+    int64_t groups = row_tiles * p->Hk;
     int64_t max_rows = (int64_t)(binding_bytes(b, 1) / ((size_t)p->d * dtype_bytes(p->kv_dtype)));
-    int cu = b->caps->compute_units > 0 ? b->caps->compute_units : 16;
-    int64_t nsplit = clamp64(ceil_div(4 * (int64_t)cu, p->Hk), 1, 64);
-    nsplit = clamp64(nsplit, 1, clamp64(ceil_div(max_rows, tile), 1, 64));
+    int64_t nsplit = 1;
+    if (groups < 2 * cu)
+        nsplit = clamp64(clamp64(ceil_div(4 * cu, groups), 1, 64), 1,
+                         clamp64(ceil_div(max_rows, ATTENTION_KEY_TILE), 1, 64));
     kvp_p_attention_split sp = {.Hq = p->Hq, .Hk = p->Hk, .d = p->d, .m = p->m,
                                 .q_pos0 = p->q_pos0, .q_dtype = p->q_dtype,
                                 .kv_dtype = p->kv_dtype, .scale = p->scale,
-                                .nsplit = (int)nsplit, .rows = rows, .rp = rp};
+                                .nsplit = (int)nsplit, .rows = (int)rows};
+    if (nsplit == 1) {
+        PASS(b, "attention_tile", row_tiles, p->Hk, 1, sp, 0, 1, 2, 3, 4, 5);
+        return KVP_OK;
+    }
     int part = add_scratch(b, sizeof(float) * (size_t)p->Hq * p->m * nsplit * (p->d + 2));
-    PASS(b, "attention_decode", nsplit, p->Hk, 1, sp, 0, 1, 2, 3, 4, part);
+    PASS(b, "attention_tile", row_tiles, p->Hk, nsplit, sp, 0, 1, 2, 3, 4, part);
     PASS(b, "attention_combine", clamp64((int64_t)p->Hq * p->m, 1, GRID_STRIDE_MAX), 1, 1, sp,
          part, 5);
     return KVP_OK;

@@ -384,10 +384,10 @@ KVP_PARAMS(kvp_p_compact_pass) {
     int nchunk;
 } KVP_PARAMS_END(kvp_p_compact_pass)
 
-/* attention_decode / attention_combine: split-K attention for few query rows. The
- * rows = G*m query rows of one kv head (G = Hq/Hk query heads times m queries) share every
- * key read; rp = rows rounded up to a power of two, key tiles hold KVP_WG/rp keys, split s
- * takes tiles s, s + nsplit, s + 2 nsplit, ... */
+/* attention_tile / attention_combine: flash attention with the rows = G*m query rows of
+ * each kv head (G = Hq/Hk query heads times m queries) packed into tiles of 16, so a key or
+ * value tile is read once for the whole GQA group; with nsplit > 1 the key tiles of a head
+ * are shared out among nsplit workgroups (split-K) and attention_combine merges them. */
 KVP_PARAMS(kvp_p_attention_split) {
     int Hq;
     int Hk;
@@ -399,7 +399,6 @@ KVP_PARAMS(kvp_p_attention_split) {
     float scale;
     int nsplit;
     int rows;
-    int rp;
 } KVP_PARAMS_END(kvp_p_attention_split)
 
 /* keydiff_*: rows of each head cut into nchunk chunks of `chunk` rows for the anchor sums. */

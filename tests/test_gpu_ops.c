@@ -131,11 +131,13 @@ static void case_rope(tcase_data *c, int v) {
 }
 
 static void case_attn_colsum(tcase_data *c, int v) {
-    int Hk = 2, G = v == 2 ? 1 : 3, d = v == 1 ? 128 : 24, n = v == 2 ? 700 : 301;
+    /* v 3: 160 packed rows in three tiles, query heads straddling the tiles (and no split-K
+     * on a small device) */
+    int Hk = 2, G = v == 2 ? 1 : v == 3 ? 4 : 3, d = v == 1 ? 128 : 24, n = v == 2 ? 700 : 301;
     int lens[2] = {n + 5, n};
     int dt = v == 1 ? KVP_DT_BF16 : KVP_DT_F32;
     tcache t = make_cache(Hk, n + 16, d, dt, lens, 3);
-    int w = v == 2 ? 20 : 13;
+    int w = v == 2 ? 20 : v == 3 ? 40 : 13;
     int last = t.pos[t.meta[0] + n - 1];
     kvp_p_attn_colsum p = {.Hq = Hk * G, .Hk = Hk, .d = d, .w = w, .n = n,
                            .q_pos0 = last - w + 1 + (v == 1 ? 0 : 2), .k_dtype = dt,
@@ -484,7 +486,7 @@ static const struct {
     int variants;
 } cases[] = {
     {"rope", case_rope, 5},
-    {"attn_colsum", case_attn_colsum, 3},
+    {"attn_colsum", case_attn_colsum, 4},
     {"probs_colsum", case_probs_colsum, 3},
     {"row_norm", case_row_norm, 4},
     {"qstats", case_qstats, 4},

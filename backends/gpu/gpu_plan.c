@@ -16,7 +16,8 @@
 const char *const kvp_gpu_kernels[] = {
     "fill",              "copy_words",        "count_nonfinite",  "score_map",
     "masked_fill",       "rope",              "head_reduce",      "pool1d",
-    "probs_colsum",      "row_norm",          "attn_colsum_stats", "attn_colsum_accum",
+    "probs_colsum",      "row_norm",          "attn_colsum_stats", "attn_colsum_merge",
+    "attn_colsum_accum",
     "qstats_colsum",     "qstats_mean",       "qstats_m2",        "qstats_merge_m2",
     "qstats_merge_mean", "ea_rotate",         "ea_logits",        "softmax_partial",
     "softmax_apply",     "score_pad_max",     "score_pad_apply",  "topk_init",
@@ -275,13 +276,34 @@ static kvp_status plan_ea_logits(builder *b) {
 
 /* ---- attention --------------------------------------------------------------------------- */
 
+/* About four workgroups per compute unit: the split count of the split-K passes. */
+static int64_t split_for(const builder *b, int64_t groups, int64_t max_splits) {
+    int64_t cu = b->caps->compute_units > 0 ? b->caps->compute_units : 16;
+    if (groups >= 2 * cu) return 1;
+    return clamp64(clamp64(ceil_div(4 * cu, groups), 1, 64), 1, clamp64(max_splits, 1, 64));
+}
+
 static kvp_status plan_attn_colsum(builder *b) {
     const kvp_p_attn_colsum *p = b->call->params;
     if (p->n <= 0 || p->Hq <= 0) return KVP_OK;
     if (p->w <= 0) return unsupported(b, "an empty window");
+    int64_t rows = (int64_t)(p->Hq / p->Hk) * p->w;
+    int64_t row_tiles = ceil_div(rows, 64), key_tiles = ceil_div(p->n, 64);
+    int64_t nsplit = split_for(b, row_tiles * p->Hk, key_tiles);
+    kvp_p_attn_colsum_pass cp = {.Hq = p->Hq, .Hk = p->Hk, .d = p->d, .w = p->w, .n = p->n,
+                                 .q_pos0 = p->q_pos0, .k_dtype = p->k_dtype,
+                                 .mean_mode = p->mean_mode, .scale = p->scale,
+                                 .nsplit = (int)nsplit, .rows = (int)rows};
     int stats = add_scratch(b, sizeof(float) * 2 * (size_t)p->Hq * p->w);
-    PASS(b, "attn_colsum_stats", ceil_div(p->w, 8), p->Hq, 1, *p, 0, 1, 2, 3, stats);
-    PASS(b, "attn_colsum_accum", ceil_div(p->n, WG), p->Hq, 1, *p, 0, 1, 2, 3, stats, 4);
+    if (nsplit == 1) {
+        PASS(b, "attn_colsum_stats", 1, p->Hk, row_tiles, cp, 0, 1, 2, 3, stats);
+    } else {
+        int part = add_scratch(b, sizeof(float) * 2 * (size_t)p->Hq * p->w * nsplit);
+        PASS(b, "attn_colsum_stats", nsplit, p->Hk, row_tiles, cp, 0, 1, 2, 3, part);
+        PASS(b, "attn_colsum_merge", stride_groups((int64_t)p->Hq * p->w, WG), 1, 1, cp, part,
+             stats);
+    }
+    PASS(b, "attn_colsum_accum", key_tiles, p->Hk, 1, cp, 0, 1, 2, 3, stats, 4);
     return KVP_OK;
 }
 
@@ -292,17 +314,11 @@ static kvp_status plan_attention(builder *b) {
     int64_t rows = (int64_t)(p->Hq / p->Hk) * p->m;
     int64_t row_tiles = ceil_div(rows, 16);
     /* Split-K when the row tiles alone cannot fill the device (decoding, short prefill
-     * chunks): about four workgroups per compute unit. The head lengths are on the device;
-     * the rows of the key buffer bound them, so there are never more splits than key tiles
-     * can exist, and splits take interleaved tiles, so the work stays balanced whatever the
-     * real lengths are. */
-    int64_t cu = b->caps->compute_units > 0 ? b->caps->compute_units : 16;
-    int64_t groups = row_tiles * p->Hk;
+     * chunks). The head lengths are on the device; the rows of the key buffer bound them, so
+     * there are never more splits than key tiles can exist, and splits take interleaved
+     * tiles, so the work stays balanced whatever the real lengths are. */
     int64_t max_rows = (int64_t)(binding_bytes(b, 1) / ((size_t)p->d * dtype_bytes(p->kv_dtype)));
-    int64_t nsplit = 1;
-    if (groups < 2 * cu)
-        nsplit = clamp64(clamp64(ceil_div(4 * cu, groups), 1, 64), 1,
-                         clamp64(ceil_div(max_rows, ATTENTION_KEY_TILE), 1, 64));
+    int64_t nsplit = split_for(b, row_tiles * p->Hk, ceil_div(max_rows, ATTENTION_KEY_TILE));
     kvp_p_attention_split sp = {.Hq = p->Hq, .Hk = p->Hk, .d = p->d, .m = p->m,
                                 .q_pos0 = p->q_pos0, .q_dtype = p->q_dtype,
                                 .kv_dtype = p->kv_dtype, .scale = p->scale,

@@ -323,6 +323,23 @@ KVP_PARAMS(kvp_p_copy_words) {
     int count;
 } KVP_PARAMS_END(kvp_p_copy_words)
 
+/* attn_colsum_*: ATTN_COLSUM with the rows = G*w window rows of each kv head packed into
+ * tiles of 64 (a key tile is read once per GQA group); the row statistics pass takes the
+ * key tiles sp, sp + nsplit, ... of a head (split-K) and attn_colsum_merge merges them. */
+KVP_PARAMS(kvp_p_attn_colsum_pass) {
+    int Hq;
+    int Hk;
+    int d;
+    int w;
+    int n;
+    int q_pos0;
+    int k_dtype;
+    int mean_mode;
+    float scale;
+    int nsplit;
+    int rows;
+} KVP_PARAMS_END(kvp_p_attn_colsum_pass)
+
 /* qstats_*: the QSTATS op split into column sums, chunk mean, centred second moment and
  * merge. Rows [r0, m) are cut into nchunk chunks of `chunk` rows for the mean and into
  * nsplit splits of `split` rows for the second moment; tiles = number of 64x64 tiles of the

@@ -4,7 +4,7 @@
 KVP_CL_ENTRY void kvp_attn_colsum_accum(KVP_CL_BUF(const float, q), KVP_CL_BUF(const uint, K),
                                         KVP_CL_BUF(const int, meta), KVP_CL_BUF(const int, pos),
                                         KVP_CL_BUF(const float, stats), KVP_CL_BUF(float, res),
-                                        const kvp_p_attn_colsum p) {
+                                        const kvp_p_attn_colsum_pass p) {
     KVP_CL_BIND(const float, q);
     KVP_CL_BIND(const uint, K);
     KVP_CL_BIND(const int, meta);

@@ -3,12 +3,12 @@
 
 KVP_CL_ENTRY void kvp_attn_colsum_stats(KVP_CL_BUF(const float, q), KVP_CL_BUF(const uint, K),
                                         KVP_CL_BUF(const int, meta), KVP_CL_BUF(const int, pos),
-                                        KVP_CL_BUF(float, stats), const kvp_p_attn_colsum p) {
+                                        KVP_CL_BUF(float, part), const kvp_p_attn_colsum_pass p) {
     KVP_CL_BIND(const float, q);
     KVP_CL_BIND(const uint, K);
     KVP_CL_BIND(const int, meta);
     KVP_CL_BIND(const int, pos);
-    KVP_CL_BIND(float, stats);
+    KVP_CL_BIND(float, part);
 #define KVP_DECLS
 #include "attn_colsum_stats.inc"
 #undef KVP_DECLS

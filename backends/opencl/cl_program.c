@@ -116,6 +116,25 @@ static kvp_status build(kvp_context *ctx, const char *name, kvp_cl_kernel *out) 
         clReleaseProgram(prog);
         return kvp_cl_fail(ctx, err, "clCreateKernel", entry);
     }
+    /* Every kernel is written for workgroups of exactly KVP_WG invocations; a device whose
+     * registers or local memory cannot hold that many for this kernel must say so clearly
+     * (the launch would fail with a bare CL_INVALID_WORK_GROUP_SIZE). */
+    size_t max_wg = 0;
+    cl_ulong local = 0, device_local = 0;
+    clGetKernelWorkGroupInfo(k, st->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg,
+                             NULL);
+    clGetKernelWorkGroupInfo(k, st->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
+    clGetDeviceInfo(st->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof device_local, &device_local, NULL);
+    if ((max_wg && max_wg < KVP_GPU_WG) || (device_local && local > device_local)) {
+        clReleaseKernel(k);
+        clReleaseProgram(prog);
+        return kvp__error(ctx, KVP_ERR_UNSUPPORTED,
+                          "opencl: kernel %s runs at most %zu invocations per workgroup and needs "
+                          "%llu bytes of local memory on this device (it needs %d invocations, "
+                          "the device has %llu bytes)",
+                          name, max_wg, (unsigned long long)local, KVP_GPU_WG,
+                          (unsigned long long)device_local);
+    }
     out->program = prog;
     out->kernel = k;
     return KVP_OK;

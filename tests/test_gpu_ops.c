@@ -313,7 +313,9 @@ static void case_compact(tcase_data *c, int v) {
 
 static void case_attention(tcase_data *c, int v) {
     /* v: 0 prefill, 1 decode m=1 G=4, 2 decode m=3 (12 rows), 3 prefill bf16 d=256,
-     *    4 decode f16 d=8, 5 prefill m=40 G=1 with a long head, 6 decode G=16 rows=16 */
+     *    4 decode f16 d=8, 5 prefill m=40 G=1 with a long head, 6 decode G=16 rows=16,
+     *    7 decode 2 queries x 2 heads bf16 d=256, 8 decode 3 rows, 4 kv heads (no split-K on a
+     *    small device) */
     int Hk = 2, G = 2, m = 37, d = 64, dt = KVP_DT_F32, qdt = KVP_DT_F32, n = 300;
     if (v == 1) G = 4, m = 1, n = 1500;
     if (v == 2) G = 4, m = 3;
@@ -321,7 +323,9 @@ static void case_attention(tcase_data *c, int v) {
     if (v == 4) G = 4, m = 1, d = 8, dt = KVP_DT_F16, qdt = KVP_DT_F16;
     if (v == 5) G = 1, m = 40, n = 1000;
     if (v == 6) Hk = 1, G = 16, m = 1, d = 32;
-    int lens[2] = {n, n - 57};
+    if (v == 7) G = 2, m = 2, d = 256, dt = KVP_DT_BF16, n = 900;
+    if (v == 8) Hk = 4, G = 3, m = 1, d = 128, n = 700;
+    int lens[4] = {n, n - 57, n - 3, n};
     tcache t = make_cache(Hk, n + 4, d, dt, lens, 1);
     int last = t.pos[t.meta[0] + n - 1];
     kvp_p_attention p = {.Hq = Hk * G, .Hk = Hk, .d = d, .m = m,
@@ -500,7 +504,7 @@ static const struct {
     {"masked_fill", case_masked_fill, 1},
     {"topk", case_topk, 6},
     {"compact", case_compact, 4},
-    {"attention", case_attention, 7},
+    {"attention", case_attention, 9},
     {"proj_vnorm", case_proj_vnorm, 2},
     {"keydiff", case_keydiff, 2},
     {"lagkv", case_lagkv, 4},

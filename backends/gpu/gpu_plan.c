@@ -23,7 +23,7 @@ const char *const kvp_gpu_kernels[] = {
     "softmax_apply",     "score_pad_max",     "score_pad_apply",  "topk_init",
     "topk_hist",         "topk_digit",        "topk_tie_count",   "topk_mask",
     "compact_count",     "compact_scan",      "compact_gather",   "compact_copyback",
-    "attention_tile",    "attention_combine", "proj_vnorm",
+    "attention_tile",    "attention_decode",  "attention_combine", "proj_vnorm",
     "keydiff_invnorm",   "keydiff_colsum",    "keydiff_anchor",   "keydiff_score",
     "lagkv_fill",        "lagkv_partition",   "truncate",
 };
@@ -32,6 +32,8 @@ const int kvp_gpu_kernel_count = (int)(sizeof kvp_gpu_kernels / sizeof kvp_gpu_k
 /* Limits that the kernels' fixed-size shared arrays and register blocks impose. */
 #define ATTENTION_MAX_D 256   /* attention_tile keeps a query row of d floats */
 #define ATTENTION_KEY_TILE 32 /* keys per step of attention_tile */
+#define DECODE_ROWS 4         /* attention_decode: at most 4 query rows per kv head */
+#define DECODE_KEY_TILE 128   /* keys per step of attention_decode */
 #define LAGKV_MAX_D 1024      /* lagkv_partition: per-channel ranges in shared memory */
 #define TOPK_CHUNK 4096       /* entries per workgroup in the selection passes */
 #define TOPK_MAX_BINS 2048    /* 11-bit digits */
@@ -312,23 +314,28 @@ static kvp_status plan_attention(builder *b) {
     if (p->m <= 0 || p->Hq <= 0) return KVP_OK;
     if (p->d > ATTENTION_MAX_D) return unsupported(b, "head_dim above 256");
     int64_t rows = (int64_t)(p->Hq / p->Hk) * p->m;
-    int64_t row_tiles = ceil_div(rows, 16);
+    /* Decoding (at most 4 query rows per kv head) has its own kernel: attention_tile packs
+     * rows 16 at a time and would leave most of a tile idle. */
+    int decode = rows <= DECODE_ROWS;
+    const char *kernel = decode ? "attention_decode" : "attention_tile";
+    int64_t row_tiles = decode ? 1 : ceil_div(rows, 16);
     /* Split-K when the row tiles alone cannot fill the device (decoding, short prefill
      * chunks). The head lengths are on the device; the rows of the key buffer bound them, so
      * there are never more splits than key tiles can exist, and splits take interleaved
      * tiles, so the work stays balanced whatever the real lengths are. */
     int64_t max_rows = (int64_t)(binding_bytes(b, 1) / ((size_t)p->d * dtype_bytes(p->kv_dtype)));
-    int64_t nsplit = split_for(b, row_tiles * p->Hk, ceil_div(max_rows, ATTENTION_KEY_TILE));
+    int64_t key_tile = decode ? DECODE_KEY_TILE : ATTENTION_KEY_TILE;
+    int64_t nsplit = split_for(b, row_tiles * p->Hk, ceil_div(max_rows, key_tile));
     kvp_p_attention_split sp = {.Hq = p->Hq, .Hk = p->Hk, .d = p->d, .m = p->m,
                                 .q_pos0 = p->q_pos0, .q_dtype = p->q_dtype,
                                 .kv_dtype = p->kv_dtype, .scale = p->scale,
                                 .nsplit = (int)nsplit, .rows = (int)rows};
     if (nsplit == 1) {
-        PASS(b, "attention_tile", row_tiles, p->Hk, 1, sp, 0, 1, 2, 3, 4, 5);
+        PASS(b, kernel, row_tiles, p->Hk, 1, sp, 0, 1, 2, 3, 4, 5);
         return KVP_OK;
     }
     int part = add_scratch(b, sizeof(float) * (size_t)p->Hq * p->m * nsplit * (p->d + 2));
-    PASS(b, "attention_tile", row_tiles, p->Hk, nsplit, sp, 0, 1, 2, 3, 4, part);
+    PASS(b, kernel, row_tiles, p->Hk, nsplit, sp, 0, 1, 2, 3, 4, part);
     PASS(b, "attention_combine", clamp64((int64_t)p->Hq * p->m, 1, GRID_STRIDE_MAX), 1, 1, sp,
          part, 5);
     return KVP_OK;

@@ -401,10 +401,11 @@ KVP_PARAMS(kvp_p_compact_pass) {
     int nchunk;
 } KVP_PARAMS_END(kvp_p_compact_pass)
 
-/* attention_tile / attention_combine: flash attention with the rows = G*m query rows of
- * each kv head (G = Hq/Hk query heads times m queries) packed into tiles of 16, so a key or
- * value tile is read once for the whole GQA group; with nsplit > 1 the key tiles of a head
- * are shared out among nsplit workgroups (split-K) and attention_combine merges them. */
+/* attention_tile / attention_decode / attention_combine: flash attention with the
+ * rows = G*m query rows of each kv head (G = Hq/Hk query heads times m queries) packed into
+ * tiles (16 rows; attention_decode: all of at most 4), so a key or value tile is read once for
+ * the whole GQA group; with nsplit > 1 the key tiles of a head are shared out among nsplit
+ * workgroups (split-K) and attention_combine merges them. */
 KVP_PARAMS(kvp_p_attention_split) {
     int Hq;
     int Hk;

@@ -97,6 +97,14 @@ static kvp_status build(kvp_context *ctx, const char *name, kvp_cl_kernel *out) 
         n_strings = 2;
         snprintf(options, sizeof options, "%s", BUILD_OPTIONS);
     }
+    /* fma() is exact but emulated in software on devices without fused multiply-add (some
+     * mobile GPUs): there the kernels use a multiply and an add. */
+    cl_device_fp_config fp = 0;
+    clGetDeviceInfo(st->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+    if (!(fp & CL_FP_FMA)) {
+        size_t used = strlen(options);
+        snprintf(options + used, sizeof options - used, " -DKVP_NO_HW_FMA");
+    }
     cl_int err = CL_SUCCESS;
     cl_program prog = clCreateProgramWithSource(st->context, n_strings, strings, NULL, &err);
     free(from_disk);

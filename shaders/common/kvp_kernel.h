@@ -64,7 +64,11 @@
 #define KVP_ISNAN(x) isnan(x)
 #define KVP_ISINF(x) isinf(x)
 #define KVP_ATOMIC_ADD(buf, i, v) atomic_add(&(buf)[i], v)
+#ifdef KVP_NO_HW_FMA /* set by the backend when fma() would be emulated in software */
+#define KVP_FMA(a, b, c) ((a) * (b) + (c))
+#else
 #define KVP_FMA(a, b, c) fma(a, b, c)
+#endif
 #define KVP_MINI(a, b) min(a, b)
 #define KVP_MAXI(a, b) max(a, b)
 #define KVP_NGROUPS_Y KVP_I(get_num_groups(1))

@@ -1,8 +1,9 @@
 /*
- * Failures of the OpenCL backend: device memory exhausted, a kernel that does not compile,
- * a device lost or out of resources in the middle of a compression. Each must return the
- * right status with a message naming the native error, leave the caller's cache exactly as
- * it was, and keep the process alive. Exits 77 (skip) without an OpenCL device.
+ * The OpenCL backend's own behaviour: every kernel a plan can name builds on the device, and
+ * failures (device memory exhausted, a kernel that does not compile, a device lost or out of
+ * resources in the middle of a compression) return the right status with a message naming
+ * the native error, leave the caller's cache exactly as it was and keep the process alive.
+ * Exits 77 (skip) without an OpenCL device.
  */
 #include <check.h>
 #include <stdio.h>
@@ -38,6 +39,20 @@ static void snapshot(kvp_cache *cache, float *k, float *v, int32_t *pos, int64_t
                                         v + (size_t)j * N * D, pos + (size_t)j * N),
                          KVP_OK);
 }
+
+/* The kernel list of the plans, the embedded sources and the entry points agree. */
+START_TEST(test_every_kernel_builds) {
+    kvp_context *ctx;
+    ck_assert_int_eq(kvp_context_create(dev, NULL, &ctx), KVP_OK);
+    for (int i = 0; i < kvp_gpu_kernel_count; i++) {
+        cl_kernel k = NULL;
+        kvp_status st = kvp_cl_kernel_get(ctx, kvp_gpu_kernels[i], &k);
+        ck_assert_msg(st == KVP_OK && k, "%s: %s", kvp_gpu_kernels[i], kvp_context_last_error(ctx));
+    }
+    ck_assert_int_eq(kvp_cl_source_count, kvp_gpu_kernel_count);
+    kvp_context_destroy(ctx);
+}
+END_TEST
 
 START_TEST(test_huge_alloc_is_out_of_device_memory) {
     kvp_context *ctx;
@@ -228,9 +243,10 @@ int main(void) {
         keys[i] = (float)(s >> 8) / (float)(1u << 24) - 0.5f;
         values[i] = keys[i] * 3.0f;
     }
-    Suite *su = suite_create("opencl_errors");
+    Suite *su = suite_create("opencl_backend");
     TCase *tc = tcase_create("opencl");
     tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_every_kernel_builds);
     tcase_add_test(tc, test_huge_alloc_is_out_of_device_memory);
     tcase_add_test(tc, test_oom_during_compress_leaves_cache);
     tcase_add_test(tc, test_launch_failures_leave_caller_memory);

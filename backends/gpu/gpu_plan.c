@@ -45,6 +45,7 @@ typedef struct builder {
     const kvp_op_call *call;
     const kvp_gpu_caps *caps;
     kvp_gpu_plan *plan;
+    int overflow; /* a plan exceeded the fixed limits of kvp_gpu_plan (a bug in this file) */
 } builder;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -57,6 +58,10 @@ static uint32_t stride_groups(int64_t count, int64_t per_group) {
 
 static int add_scratch(builder *b, size_t bytes) {
     kvp_gpu_plan *pl = b->plan;
+    if (pl->n_scratch >= KVP_GPU_MAX_SCRATCH) {
+        b->overflow = 1;
+        return KVP_GPU_SCRATCH(0);
+    }
     pl->scratch_bytes[pl->n_scratch] = bytes ? bytes : 4;
     return KVP_GPU_SCRATCH(pl->n_scratch++);
 }
@@ -65,6 +70,11 @@ static int add_scratch(builder *b, size_t bytes) {
  * buffers, in the order of its wrapper. */
 static void add_pass(builder *b, const char *kernel, int64_t gx, int64_t gy, int64_t gz,
                      const void *params, size_t params_size, int n, const int *binds) {
+    if (b->plan->n_passes >= KVP_GPU_MAX_PASSES || n > KVP_GPU_MAX_PASS_BINDINGS ||
+        params_size > KVP_GPU_MAX_PARAMS) {
+        b->overflow = 1;
+        return;
+    }
     kvp_gpu_pass *ps = &b->plan->pass[b->plan->n_passes++];
     ps->kernel = kernel;
     ps->groups[0] = (uint32_t)gx;
@@ -436,6 +446,11 @@ kvp_status kvp_gpu_plan_op(kvp_context *ctx, const kvp_op_call *call, const kvp_
                           kvp__op_name(call->op));
     plan->written = op_plans[call->op].written;
     KVP_TRY(op_plans[call->op].fn(&b));
+    if (b.overflow)
+        return kvp__error(ctx, KVP_ERR_INTERNAL,
+                          "gpu plan for %s exceeds the pass, binding, parameter or scratch "
+                          "limits of gpu_plan.h",
+                          kvp__op_name(call->op));
     for (int i = 0; i < plan->n_passes; i++) {
         const kvp_gpu_pass *ps = &plan->pass[i];
         for (int k = 0; k < 3; k++) {

@@ -22,6 +22,7 @@ const char *const kvp_gpu_kernels[] = {
     "qstats_merge_mean", "ea_rotate",         "ea_logits",        "softmax_partial",
     "softmax_apply",     "score_pad_max",     "score_pad_apply",  "topk_init",
     "topk_hist",         "topk_digit",        "topk_tie_count",   "topk_mask",
+    "topk_row",
     "compact_count",     "compact_scan",      "compact_gather",   "compact_copyback",
     "attention_tile",    "attention_decode",  "attention_combine", "proj_vnorm",
     "keydiff_invnorm",   "keydiff_colsum",    "keydiff_anchor",   "keydiff_score",
@@ -37,6 +38,7 @@ const int kvp_gpu_kernel_count = (int)(sizeof kvp_gpu_kernels / sizeof kvp_gpu_k
 #define LAGKV_MAX_D 1024      /* lagkv_partition: per-channel ranges in shared memory */
 #define TOPK_CHUNK 4096       /* entries per workgroup in the selection passes */
 #define TOPK_MAX_BINS 2048    /* 11-bit digits */
+#define TOPK_ROW_MAX 4096     /* topk_row: a row in shared memory */
 #define SOFTMAX_CHUNK 4096
 #define GRID_STRIDE_MAX 1024  /* workgroups of a grid-stride kernel: enough to fill a GPU */
 
@@ -368,6 +370,10 @@ static kvp_status plan_topk(builder *b) {
     int nchunk = (int)ceil_div(len, TOPK_CHUNK);
     kvp_p_topk_pass tp = {.rows = rows, .len = (int)len, .k = (int)clamp64(p->k, 0, len),
                           .nchunk = nchunk, .chunk = TOPK_CHUNK};
+    if (len <= TOPK_ROW_MAX) { /* one launch, everything in shared memory */
+        PASS(b, "topk_row", 1, rows, 1, tp, 0, 1);
+        return KVP_OK;
+    }
     int hist = add_scratch(b, sizeof(int32_t) * (size_t)rows * TOPK_MAX_BINS);
     int state = add_scratch(b, sizeof(int32_t) * 4 * (size_t)rows);
     int counts = add_scratch(b, sizeof(int32_t) * (size_t)rows * nchunk);

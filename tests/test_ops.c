@@ -127,7 +127,7 @@ static const int dts[3] = {KVP_DT_F32, KVP_DT_F16, KVP_DT_BF16};
 static void b_rope(op_case *c, rng *r, int v) {
     int ds[3] = {8, 64, 128};
     kvp_p_rope p = {.H = 3, .m = 37, .d = ds[v % 3], .r0 = (v & 1) ? 5 : 0,
-                    .layout = (v / 3) % 2, .dtype = dts[v % 3]};
+                    .rope_layout = (v / 3) % 2, .dtype = dts[v % 3]};
     size_t n = (size_t)p.H * p.m * p.d, rows = (size_t)(p.m - p.r0);
     float *x = malloc(n * sizeof(float));
     fill_normal(r, x, n, 1.0f);
@@ -217,7 +217,7 @@ static void b_qstats(op_case *c, rng *r, int v) {
 
 static void b_ea_rotate(op_case *c, rng *r, int v) {
     int ds[3] = {8, 64, 128};
-    kvp_p_ea_rotate p = {.H = 3, .d = ds[v % 3], .layout = v % 2, .use_cov = v != 1,
+    kvp_p_ea_rotate p = {.H = 3, .d = ds[v % 3], .rope_layout = v % 2, .use_cov = v != 1,
                          .inv_count = 1.0f / 300.0f};
     bind_f32(c, (size_t)p.H * p.d, CMP_NONE, r, 1.0f);
     bind_f32(c, (size_t)p.H * p.d * p.d, CMP_NONE, r, 30.0f);
@@ -303,7 +303,7 @@ static void b_topk(op_case *c, rng *r, int v) {
     /* variants: per-row small/large, k at the edges, global; coarse scores make many ties */
     int rows[6] = {4, 2, 3, 8, 4, 1}, n[6] = {300, 40000, 257, 5000, 1000, 70000};
     int glob[6] = {0, 0, 0, 1, 1, 0};
-    kvp_p_topk p = {.H = rows[v], .n = n[v], .global = glob[v]};
+    kvp_p_topk p = {.H = rows[v], .n = n[v], .global_mode = glob[v]};
     int total = glob[v] ? rows[v] * n[v] : n[v];
     int ks[6] = {total / 2, total / 4 + 1, total, total * 3 / 4, 0, 1};
     p.k = ks[v];

@@ -18,12 +18,7 @@
 #endif
 
 #define KVP_GLSL 1
-/* Older kvp_params.h name a member of kvp_p_rope and kvp_p_ea_rotate `layout`, a GLSL
- * keyword; here it is spelled kvp_layout_ (the kernel bodies read p.rope_layout, the name
- * the member has since the kernel bodies landed, and this is then a no-op). */
-#define layout kvp_layout_
 #include "kvp_params.h"
-#undef layout
 #include "kvp_kernel.h"
 
 #ifdef KVP_SUBGROUP

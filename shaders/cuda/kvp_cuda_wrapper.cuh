@@ -37,10 +37,13 @@ constexpr int kvp_cuda_n_buffers(void (*)(P, B...)) {
     return (int)sizeof...(B);
 }
 
-/* Exports the kernel's record as kvp_cuda_kernel_<k> (listed in the generated table). */
+/* Exports the kernel's record as kvp_cuda_kernel_<k> (listed in the generated table). The
+ * CPU simulator of the tests (tests/cuda_sim) defines its own version beforehand. */
+#ifndef KVP_CUDA_KERNEL
 #define KVP_CUDA_KERNEL(k)                                                                   \
     extern "C" const kvp_cuda_kernel kvp_cuda_kernel_##k = {                                 \
         #k, (const void *)kvp_##k, kvp_cuda_params_size(kvp_##k), kvp_cuda_n_buffers(kvp_##k), \
         KVP_WG};
+#endif
 
 #endif /* KVP_CUDA_WRAPPER_CUH */

@@ -51,16 +51,14 @@ kvp_status kvp__cache_sync_meta(kvp_context *ctx, kvp_cache *cache, int layer) {
     return st;
 }
 
-kvp_status kvp__cache_pull_lengths(kvp_context *ctx, kvp_cache *cache, int layer) {
+/* Reads the lengths back into the host mirror; `meta` is a host array of 2 * n_kv_heads int32
+ * allocated by the caller before the op that changed them (so nothing can fail in between). */
+static kvp_status pull_lengths(kvp_context *ctx, kvp_cache *cache, int layer, int32_t *meta) {
     kvp_cache_layer *L = &cache->layers[layer];
     int H = cache->opt.n_kv_heads;
-    int32_t *m = kvp__malloc(ctx, sizeof(int32_t) * 2 * (size_t)H);
-    if (!m) return KVP_ERR_OUT_OF_HOST_MEMORY;
-    kvp_status st = kvp__download(ctx, L->meta, 0, m, sizeof(int32_t) * 2 * (size_t)H);
-    if (st == KVP_OK)
-        for (int j = 0; j < H; j++) L->length[j] = m[2 * j + 1];
-    free(m);
-    return st;
+    KVP_TRY(kvp__download(ctx, L->meta, 0, meta, sizeof(int32_t) * 2 * (size_t)H));
+    for (int j = 0; j < H; j++) L->length[j] = meta[2 * j + 1];
+    return KVP_OK;
 }
 
 static void layer_free_memory(kvp_cache_layer *L) {
@@ -318,11 +316,13 @@ kvp_status kvp_cache_append(kvp_cache *cache, int layer, const kvp_tensor *keys,
     free(conv[1]);
     if (st != KVP_OK) return st; /* lengths unchanged: the written rows are not live */
     for (int j = 0; j < o->n_kv_heads; j++) L->length[j] += m;
-    L->next_pos = pos0 + m;
     st = kvp__cache_sync_meta(ctx, cache, layer);
-    if (st != KVP_OK)
+    if (st != KVP_OK) {
         for (int j = 0; j < o->n_kv_heads; j++) L->length[j] -= m;
-    return st;
+        return st;
+    }
+    L->next_pos = pos0 + m;
+    return KVP_OK;
 }
 
 kvp_status kvp_cache_get_lengths(const kvp_cache *cache, int layer, int64_t *lengths) {
@@ -364,25 +364,33 @@ kvp_status kvp_cache_truncate(kvp_cache *cache, int layer, int64_t position) {
                           (long long)position);
     kvp_cache_layer *L = &cache->layers[layer];
     if (position >= L->next_pos) return KVP_OK; /* nothing at or beyond it */
+    int32_t *meta = kvp__malloc(ctx, sizeof(int32_t) * 2 * (size_t)cache->opt.n_kv_heads);
+    if (!meta) return KVP_ERR_OUT_OF_HOST_MEMORY;
     kvp_p_truncate p = {.Hk = cache->opt.n_kv_heads,
                         .position = (int)(position > INT32_MAX ? INT32_MAX : position)};
-    KVP_TRY(KVP_RUN(ctx, TRUNCATE, &p, KVP_B(L->pos), KVP_B(L->meta)));
-    KVP_TRY(kvp__cache_pull_lengths(ctx, cache, layer));
-    L->next_pos = position;
-    return KVP_OK;
+    kvp_status st = KVP_RUN(ctx, TRUNCATE, &p, KVP_B(L->pos), KVP_B(L->meta));
+    if (st == KVP_OK) st = pull_lengths(ctx, cache, layer, meta);
+    free(meta);
+    if (st == KVP_OK) L->next_pos = position;
+    return st;
 }
 
 kvp_status kvp__cache_compact(kvp_context *ctx, kvp_cache *cache, int layer, kvp_buffer *mask,
                               int64_t n) {
     kvp_cache_layer *L = &cache->layers[layer];
+    /* Everything that can fail for lack of memory happens before the cache is touched. */
+    int32_t *meta = kvp__malloc(ctx, sizeof(int32_t) * 2 * (size_t)cache->opt.n_kv_heads);
+    if (!meta) return KVP_ERR_OUT_OF_HOST_MEMORY;
     kvp_p_compact p = {.Hk = cache->opt.n_kv_heads,
                        .d = cache->opt.head_dim,
                        .n = (int)n,
                        .kv_dtype = (int)cache->opt.dtype};
-    KVP_TRY(KVP_RUN(ctx, COMPACT, &p, KVP_BO(L->keys, L->keys_offset),
-                    KVP_BO(L->values, L->values_offset), KVP_B(L->pos), KVP_B(L->meta),
-                    KVP_B(mask)));
-    return kvp__cache_pull_lengths(ctx, cache, layer);
+    kvp_status st = KVP_RUN(ctx, COMPACT, &p, KVP_BO(L->keys, L->keys_offset),
+                            KVP_BO(L->values, L->values_offset), KVP_B(L->pos), KVP_B(L->meta),
+                            KVP_B(mask));
+    if (st == KVP_OK) st = pull_lengths(ctx, cache, layer, meta);
+    free(meta);
+    return st;
 }
 
 kvp_status kvp_cache_repack(kvp_cache *cache, int layer, int64_t reserve) {

@@ -141,8 +141,6 @@ kvp_status kvp__cache_uniform_length(kvp_context *ctx, const kvp_cache *cache, i
                                      const char *who, int64_t *n);
 /* Uploads the host mirror of first/length to the device meta buffer. */
 kvp_status kvp__cache_sync_meta(kvp_context *ctx, kvp_cache *cache, int layer);
-/* Re-reads the lengths from the device meta buffer after an op changed them. */
-kvp_status kvp__cache_pull_lengths(kvp_context *ctx, kvp_cache *cache, int layer);
 /* Compacts a layer by a keep mask [n_kv_heads, n] (device int32). */
 kvp_status kvp__cache_compact(kvp_context *ctx, kvp_cache *cache, int layer, kvp_buffer *mask,
                               int64_t n);

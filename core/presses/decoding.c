@@ -5,7 +5,10 @@
  * (what kvpress keeps as hidden states), so window scorers such as SnapKV see recent queries.
  *
  * Differences from kvpress, on purpose: the buffer counts query rows, not forward calls, and
- * always holds at least the current step's rows. */
+ * always holds at least the current step's rows.
+ *
+ * The press holds device state: use one press per context (and per sequence), destroy it
+ * before its context, and kvp_press_reset it between sequences. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +25,7 @@ typedef struct layer_state {
 } layer_state;
 
 typedef struct decoding_state {
+    kvp_context *ctx; /* the buffers below belong to it */
     int n_layers;
     layer_state *layers;
 } decoding_state;
@@ -49,9 +53,14 @@ static kvp_status layer_state_get(kvp_press *p, const kvp_press_run *run, layer_
     if (!s) {
         s = kvp__calloc(run->ctx, 1, sizeof *s);
         if (!s) return KVP_ERR_OUT_OF_HOST_MEMORY;
+        s->ctx = run->ctx;
         p->state = s;
         p->free_state = decoding_free;
     }
+    if (s->ctx != run->ctx)
+        return kvp__error(run->ctx, KVP_ERR_INVALID_ARG,
+                          "decoding: this press keeps per-layer state on the context it was first "
+                          "used with; create one press per context");
     int need = run->cache->opt.n_layers;
     if (s->n_layers < need) {
         layer_state *nl = realloc(s->layers, sizeof *nl * (size_t)need);

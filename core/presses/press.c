@@ -112,8 +112,9 @@ static kvp_status set_value(kvp_press *p, const char *name, double v, kvp_param_
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s takes a press (kvp_press_set_press)", pn,
                               name);
     if (isnan(v)) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: value is NaN", pn, name);
-    if (pi->type == KVP_PARAM_BOOL && given == KVP_PARAM_FLOAT)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is a boolean", pn, name);
+    if ((pi->type == KVP_PARAM_BOOL) != (given == KVP_PARAM_BOOL))
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is %s", pn, name,
+                              pi->type == KVP_PARAM_BOOL ? "a boolean" : "not a boolean");
     if (pi->type == KVP_PARAM_BOOL && v != 0 && v != 1)
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is a boolean (0 or 1), got %g", pn, name,
                               v);
@@ -194,7 +195,11 @@ static void describe(const kvp_press *p, char *buf, size_t size, size_t *len) {
         } else if (pi->type == KVP_PARAM_INT) {
             PUT("%lld", (long long)p->value[i]);
         } else {
-            PUT("%.17g", p->value[i]);
+            /* the shortest form that reads back to the same double */
+            char num[32];
+            snprintf(num, sizeof num, "%.15g", p->value[i]);
+            if (strtod(num, NULL) != p->value[i]) snprintf(num, sizeof num, "%.17g", p->value[i]);
+            PUT("%s", num);
         }
     }
     PUT(")");
@@ -267,8 +272,8 @@ static kvp_status parse_arg(spec_parser *ps, kvp_press *p, int depth) {
     if (end == start)
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "press spec: bad value for %s at '%s'", key, start);
     ps->i += (size_t)(end - start);
-    return pi->type == KVP_PARAM_BOOL ? set_value(p, key, v, KVP_PARAM_INT)
-                                      : set_value(p, key, v, pi->type);
+    /* numbers are accepted for booleans too (0 or 1), as Python would */
+    return set_value(p, key, v, pi->type);
 }
 
 static kvp_status parse_press(spec_parser *ps, kvp_press **out, int depth) {

@@ -1,0 +1,7 @@
+#!/bin/sh
+# Runs the NVIDIA kvpress reference vectors through `kvpress-tool verify` on one backend.
+# Exit 77 (skip) when the reference directory or the backend's device is absent.
+tool=$1 dir=$2 backend=$3
+[ -d "$dir" ] || { echo "SKIP: no reference vectors at $dir"; exit 77; }
+"$tool" info | grep -Eq "^  $backend +available" || { echo "SKIP: no $backend device"; exit 77; }
+exec "$tool" verify "$dir" --backend "$backend"

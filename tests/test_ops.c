@@ -1,0 +1,593 @@
+/*
+ * The op case table: every primitive op of core/ops.def on several shapes and dtypes, run on
+ * the backend under test (KVP_TEST_BACKEND) and on the CPU reference, from identical seeded
+ * inputs. Float outputs must agree in normalised mean squared error (tolerances that fail
+ * on a wrong kernel: 1e-9 is ~1e-4.5 relative RMS); index, mask and compaction outputs must be
+ * identical, ties included. Every binding is surrounded by guard bytes that must survive, and
+ * bound at a nonzero offset, so out-of-bounds writes and offset handling are caught.
+ * On the cpu backend the table checks determinism, guards and (under ASan/valgrind) memory
+ * safety of the reference itself; its numerics are checked by test_reference.c and the
+ * kvpress golden vectors.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "harness.h"
+
+#define GUARD 256
+#define GUARD_BYTE 0x5a
+
+typedef enum cmp_kind { CMP_NONE, CMP_F32, CMP_EXACT, CMP_LIVE_ROWS } cmp_kind;
+
+typedef struct tbind {
+    void *host;
+    size_t bytes;
+    cmp_kind cmp;
+    size_t row_bytes; /* CMP_LIVE_ROWS: compare rows [first, first + length) of each head */
+} tbind;
+
+typedef struct op_case {
+    kvp_op op;
+    unsigned char params[64];
+    int nb;
+    tbind b[KVP_MAX_BINDINGS];
+    double tol;
+    int meta; /* binding holding the (output) meta, for CMP_LIVE_ROWS */
+    int hk;
+} op_case;
+
+static int bind_host(op_case *c, void *host, size_t bytes, cmp_kind cmp) {
+    c->b[c->nb] = (tbind){host, bytes, cmp, 0};
+    return c->nb++;
+}
+
+static int bind_f32(op_case *c, size_t n, cmp_kind cmp, rng *r, float scale) {
+    float *x = calloc(n ? n : 1, sizeof(float));
+    if (r) fill_normal(r, x, n, scale);
+    return bind_host(c, x, n * sizeof(float), cmp);
+}
+
+static int bind_i32(op_case *c, const int32_t *src, size_t n, cmp_kind cmp) {
+    int32_t *x = calloc(n ? n : 1, sizeof(int32_t));
+    if (src) memcpy(x, src, n * sizeof(int32_t));
+    return bind_host(c, x, n * sizeof(int32_t), cmp);
+}
+
+static int bind_typed(op_case *c, const float *x, size_t n, int dt, cmp_kind cmp) {
+    void *h = to_dtype(x, n, (kvp_dtype)dt);
+    return bind_host(c, h, n * kvp_dtype_size((kvp_dtype)dt), cmp);
+}
+
+#define SET_PARAMS(c, p)                                                                     \
+    do {                                                                                     \
+        _Static_assert(sizeof(p) <= 64, "params too large");                                 \
+        memcpy((c)->params, &(p), sizeof(p));                                                \
+    } while (0)
+
+/* A cache layer laid out like a repacked ragged cache: head j holds len[j] rows starting at
+ * meta[2j], with a few unused rows between heads; positions increase with gaps. Binds keys
+ * (and values when vals != NULL), meta and positions; returns the binding of keys. */
+typedef struct layer_desc {
+    int Hk, d, dt;
+    int len[16];
+    int rows;
+    int32_t meta[32];
+    int32_t *pos;
+    float *k, *v;
+    int max_pos;
+} layer_desc;
+
+static void make_layer(layer_desc *L, rng *r, int Hk, int d, int dt, const int *len) {
+    memset(L, 0, sizeof *L);
+    L->Hk = Hk;
+    L->d = d;
+    L->dt = dt;
+    int row = 0;
+    for (int j = 0; j < Hk; j++) {
+        L->len[j] = len[j];
+        L->meta[2 * j] = row;
+        L->meta[2 * j + 1] = len[j];
+        row += len[j] + rng_int(r, 0, 3);
+    }
+    L->rows = row + 1;
+    L->pos = calloc((size_t)L->rows, sizeof(int32_t));
+    L->k = calloc((size_t)L->rows * d, sizeof(float));
+    L->v = calloc((size_t)L->rows * d, sizeof(float));
+    fill_normal(r, L->k, (size_t)L->rows * d, 1.0f);
+    fill_normal(r, L->v, (size_t)L->rows * d, 1.0f);
+    /* a few larger keys so that softmaxes are not flat */
+    for (int i = 0; i < L->rows / 17; i++) L->k[(size_t)rng_int(r, 0, L->rows - 1) * d] += 4.0f;
+    for (int j = 0; j < Hk; j++) {
+        int p = 0;
+        for (int t = 0; t < len[j]; t++) {
+            L->pos[L->meta[2 * j] + t] = p;
+            p += 1 + (rng_int(r, 0, 5) == 0 ? rng_int(r, 1, 3) : 0);
+        }
+        if (p > L->max_pos) L->max_pos = p;
+    }
+}
+
+static int bind_rows(op_case *c, const float *x, const layer_desc *L, cmp_kind cmp) {
+    int b = bind_typed(c, x, (size_t)L->rows * L->d, L->dt, cmp);
+    c->b[b].row_bytes = (size_t)L->d * kvp_dtype_size((kvp_dtype)L->dt);
+    return b;
+}
+
+static void uniform_len(int *len, int Hk, int n) {
+    for (int j = 0; j < Hk; j++) len[j] = n;
+}
+
+static const int dts[3] = {KVP_DT_F32, KVP_DT_F16, KVP_DT_BF16};
+
+/* ---- builders: one per op; `v` selects the variant ---------------------------------------- */
+
+static void b_rope(op_case *c, rng *r, int v) {
+    int ds[3] = {8, 64, 128};
+    kvp_p_rope p = {.H = 3, .m = 37, .d = ds[v % 3], .r0 = (v & 1) ? 5 : 0,
+                    .layout = (v / 3) % 2, .dtype = dts[v % 3]};
+    size_t n = (size_t)p.H * p.m * p.d, rows = (size_t)(p.m - p.r0);
+    float *x = malloc(n * sizeof(float));
+    fill_normal(r, x, n, 1.0f);
+    bind_typed(c, x, n, p.dtype, CMP_NONE);
+    free(x);
+    float *cs = malloc(rows * (size_t)p.d * sizeof(float));
+    for (size_t i = 0; i < rows * (size_t)p.d / 2; i++) {
+        float a = rng_uniform(r, -3.2f, 3.2f);
+        cs[2 * i] = cosf(a);
+        cs[2 * i + 1] = sinf(a);
+    }
+    bind_host(c, cs, rows * (size_t)p.d * sizeof(float), CMP_NONE);
+    bind_f32(c, (size_t)p.H * rows * p.d, CMP_F32, NULL, 0);
+    c->op = KVP_OP_ROPE;
+    SET_PARAMS(c, p);
+}
+
+static void b_attn_colsum(op_case *c, rng *r, int v) {
+    int Hqs[3] = {8, 4, 2}, Hks[3] = {2, 4, 1}, ds[3] = {64, 128, 8};
+    int Hq = Hqs[v % 3], Hk = Hks[v % 3], d = ds[v % 3], n = 300 + v, len[16];
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    int w = (v % 2) ? n : 32; /* observed attention uses every row */
+    kvp_p_attn_colsum p = {.Hq = Hq, .Hk = Hk, .d = d, .w = w, .n = n,
+                           .q_pos0 = L.max_pos - w + 1 - (v % 4), .k_dtype = L.dt,
+                           .mean_mode = v % 3, .scale = 1.0f / sqrtf((float)d)};
+    bind_f32(c, (size_t)Hq * w * d, CMP_NONE, r, 1.0f);
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_i32(c, L.pos, (size_t)L.rows, CMP_NONE);
+    bind_f32(c, (size_t)Hq * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_ATTN_COLSUM;
+    c->tol = 1e-8;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_probs_colsum(op_case *c, rng *r, int v) {
+    kvp_p_probs_colsum p = {.H = 4, .m = 50, .n = 80, .r0 = v ? 10 : 0, .r1 = 50,
+                            .row_pos0 = 30, .mean_mode = v % 3};
+    int P = bind_f32(c, (size_t)p.H * p.m * p.n, CMP_NONE, NULL, 0);
+    fill_uniform(r, c->b[P].host, (size_t)p.H * p.m * p.n, 0.0f, 1.0f);
+    bind_f32(c, (size_t)p.H * p.n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_PROBS_COLSUM;
+    SET_PARAMS(c, p);
+}
+
+static void b_row_norm(op_case *c, rng *r, int v) {
+    int len[16], Hk = 3, d = v == 2 ? 128 : 48;
+    uniform_len(len, Hk, 257);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    kvp_p_row_norm p = {.H = Hk, .n = 257, .d = d, .dtype = L.dt};
+    bind_rows(c, L.v, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_f32(c, (size_t)Hk * 257, CMP_F32, NULL, 0);
+    c->op = KVP_OP_ROW_NORM;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_qstats(op_case *c, rng *r, int v) {
+    int ds[3] = {16, 64, 128};
+    kvp_p_qstats p = {.H = 4, .m = 100 + 13 * v, .d = ds[v % 3], .dtype = dts[v % 3],
+                      .r0 = (v & 1) ? 7 : 0, .n_prev = v >= 3 ? 57 : 0};
+    size_t n = (size_t)p.H * p.m * p.d;
+    float *q = malloc(n * sizeof(float));
+    fill_normal(r, q, n, 1.0f);
+    for (size_t i = 0; i < n; i += 3) q[i] += 0.5f; /* a nonzero mean */
+    bind_typed(c, q, n, p.dtype, CMP_NONE);
+    free(q);
+    int mean = bind_f32(c, (size_t)p.H * p.d, CMP_F32, r, 0.3f);
+    int m2 = bind_f32(c, (size_t)p.H * p.d * p.d, CMP_F32, NULL, 0);
+    float *M = c->b[m2].host;
+    for (int h = 0; h < p.H; h++) /* a plausible previous M2: symmetric positive */
+        for (int a = 0; a < p.d; a++)
+            for (int b = 0; b <= a; b++) {
+                float s = a == b ? 57.0f : rng_uniform(r, -2.0f, 2.0f);
+                M[((size_t)h * p.d + a) * p.d + b] = M[((size_t)h * p.d + b) * p.d + a] = s;
+            }
+    (void)mean;
+    c->op = KVP_OP_QSTATS;
+    c->tol = 1e-9;
+    SET_PARAMS(c, p);
+}
+
+static void b_ea_rotate(op_case *c, rng *r, int v) {
+    int ds[3] = {8, 64, 128};
+    kvp_p_ea_rotate p = {.H = 3, .d = ds[v % 3], .layout = v % 2, .use_cov = v != 1,
+                         .inv_count = 1.0f / 300.0f};
+    bind_f32(c, (size_t)p.H * p.d, CMP_NONE, r, 1.0f);
+    bind_f32(c, (size_t)p.H * p.d * p.d, CMP_NONE, r, 30.0f);
+    int cs = bind_f32(c, (size_t)p.d, CMP_NONE, NULL, 0);
+    fill_uniform(r, c->b[cs].host, (size_t)p.d, -0.5f, 1.0f);
+    bind_f32(c, (size_t)p.H * p.d, CMP_F32, NULL, 0);
+    bind_f32(c, (size_t)p.H * p.d * p.d, p.use_cov ? CMP_F32 : CMP_NONE, NULL, 0);
+    c->op = KVP_OP_EA_ROTATE;
+    SET_PARAMS(c, p);
+}
+
+static void b_ea_logits(op_case *c, rng *r, int v) {
+    int ds[3] = {64, 128, 8}, len[16], Hq = 8, Hk = v == 2 ? 8 : 2, d = ds[v % 3], n = 200 + v;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    kvp_p_ea_logits p = {.Hq = Hq, .Hk = Hk, .d = d, .n = n, .t0 = v ? 4 : 0, .k_dtype = L.dt,
+                         .use_cov = v != 1, .inv_sqrt_d = 1.0f / sqrtf((float)d),
+                         .inv_2d = 0.5f / (float)d};
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_f32(c, (size_t)Hq * d, CMP_NONE, r, 1.0f);
+    bind_f32(c, (size_t)Hq * d * d, CMP_NONE, r, 0.2f);
+    bind_f32(c, (size_t)Hq * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_EA_LOGITS;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_softmax(op_case *c, rng *r, int v) {
+    kvp_p_softmax p = {.H = 5, .n = v == 2 ? 20000 : 1000 + v, .t0 = v ? 7 : 0};
+    bind_f32(c, (size_t)p.H * p.n, CMP_F32, r, 3.0f);
+    c->op = KVP_OP_SOFTMAX;
+    c->tol = 1e-8;
+    SET_PARAMS(c, p);
+}
+
+static void b_head_reduce(op_case *c, rng *r, int v) {
+    kvp_p_head_reduce p = {.Hq = 8, .Hk = v == 2 ? 8 : 2, .n = 333, .mode = v % 2};
+    bind_f32(c, (size_t)p.Hq * p.n, CMP_NONE, r, 1.0f);
+    bind_f32(c, (size_t)p.Hk * p.n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_HEAD_REDUCE;
+    SET_PARAMS(c, p);
+}
+
+static void b_pool1d(op_case *c, rng *r, int v) {
+    int ks[3] = {5, 1, 7};
+    kvp_p_pool1d p = {.H = 4, .n = 300, .len = 300 - 32 * (v != 1), .k = ks[v % 3]};
+    bind_f32(c, (size_t)p.H * p.n, CMP_NONE, r, 1.0f);
+    bind_f32(c, (size_t)p.H * p.n, CMP_F32, r, 1.0f); /* columns >= len must stay */
+    c->op = KVP_OP_POOL1D;
+    SET_PARAMS(c, p);
+}
+
+static void b_score_map(op_case *c, rng *r, int v) {
+    kvp_p_score_map p = {.H = 3, .n = 1001, .has_w = v % 2, .a = v ? -1.0f : 0.5f, .b = 0.01f};
+    bind_f32(c, (size_t)p.H * p.n, CMP_F32, r, 1.0f);
+    bind_f32(c, (size_t)p.H * p.n, CMP_NONE, r, 1.0f);
+    c->op = KVP_OP_SCORE_MAP;
+    SET_PARAMS(c, p);
+}
+
+static void b_score_pad(op_case *c, rng *r, int v) {
+    int lo[3] = {4, 0, 2}, hi[3] = {777, 700, 777};
+    kvp_p_score_pad p = {.H = 4, .n = 777, .lo = lo[v % 3], .hi = hi[v % 3]};
+    bind_f32(c, (size_t)p.H * p.n, CMP_EXACT, r, 1.0f);
+    c->op = KVP_OP_SCORE_PAD;
+    SET_PARAMS(c, p);
+}
+
+static void b_masked_fill(op_case *c, rng *r, int v) {
+    kvp_p_masked_fill p = {.H = 3, .n = 500, .value = v ? 3.4028235e38f : -1.0f};
+    bind_f32(c, (size_t)p.H * p.n, CMP_EXACT, r, 1.0f);
+    int32_t *m = malloc(sizeof(int32_t) * (size_t)p.H * p.n);
+    for (int i = 0; i < p.H * p.n; i++) m[i] = rng_int(r, 0, 3) == 0;
+    bind_i32(c, m, (size_t)p.H * p.n, CMP_NONE);
+    free(m);
+    c->op = KVP_OP_MASKED_FILL;
+    SET_PARAMS(c, p);
+}
+
+static void b_topk(op_case *c, rng *r, int v) {
+    /* variants: per-row small/large, k at the edges, global; coarse scores make many ties */
+    int rows[6] = {4, 2, 3, 8, 4, 1}, n[6] = {300, 40000, 257, 5000, 1000, 70000};
+    int glob[6] = {0, 0, 0, 1, 1, 0};
+    kvp_p_topk p = {.H = rows[v], .n = n[v], .global = glob[v]};
+    int total = glob[v] ? rows[v] * n[v] : n[v];
+    int ks[6] = {total / 2, total / 4 + 1, total, total * 3 / 4, 0, 1};
+    p.k = ks[v];
+    int s = bind_f32(c, (size_t)p.H * p.n, CMP_NONE, NULL, 0);
+    float *x = c->b[s].host;
+    for (int i = 0; i < p.H * p.n; i++)
+        x[i] = (v % 2) ? floorf(rng_uniform(r, 0.0f, 16.0f)) / 16.0f : rng_normal(r);
+    if (v == 3) x[5] = x[6] = -0.0f, x[7] = 0.0f; /* -0 equals +0 */
+    bind_i32(c, NULL, (size_t)p.H * p.n, CMP_EXACT);
+    c->op = KVP_OP_TOPK;
+    SET_PARAMS(c, p);
+}
+
+static void b_compact(op_case *c, rng *r, int v) {
+    int Hk = 4, d = v == 1 ? 128 : 64, n = v == 2 ? 3000 : 333, len[16];
+    for (int j = 0; j < Hk; j++) len[j] = n - (v == 0 ? 0 : j * 3); /* ragged when v > 0 */
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    kvp_p_compact p = {.Hk = Hk, .d = d, .n = n, .kv_dtype = L.dt};
+    int kb = bind_rows(c, L.k, &L, CMP_LIVE_ROWS);
+    int vb = bind_rows(c, L.v, &L, CMP_LIVE_ROWS);
+    int pb = bind_i32(c, L.pos, (size_t)L.rows, CMP_LIVE_ROWS);
+    c->b[pb].row_bytes = sizeof(int32_t);
+    c->meta = bind_i32(c, L.meta, (size_t)2 * Hk, CMP_EXACT);
+    int32_t *m = malloc(sizeof(int32_t) * (size_t)Hk * n);
+    for (int i = 0; i < Hk * n; i++) m[i] = rng_int(r, 0, 2) != 0 ? (int32_t)(1 + i % 3) : 0;
+    bind_i32(c, m, (size_t)Hk * n, CMP_NONE);
+    free(m);
+    (void)kb, (void)vb;
+    c->hk = Hk;
+    c->op = KVP_OP_COMPACT;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_attention(op_case *c, rng *r, int v) {
+    /* variants: decode m=1, a few decode rows, prefill; GQA ratios; head dims; dtypes */
+    int ms[6] = {1, 4, 130, 1, 7, 64}, ds[6] = {64, 128, 64, 8, 128, 32};
+    int Hqs[6] = {8, 8, 4, 4, 32, 2}, Hks[6] = {2, 8, 2, 1, 8, 2};
+    int Hq = Hqs[v], Hk = Hks[v], d = ds[v], m = ms[v], len[16];
+    for (int j = 0; j < Hk; j++) len[j] = (m > 64 ? m : 400) - rng_int(r, 0, 40) * (v != 2);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    int qdt = dts[(v + 1) % 3];
+    kvp_p_attention p = {.Hq = Hq, .Hk = Hk, .d = d, .m = m,
+                         .q_pos0 = v == 2 ? 0 : L.max_pos - m + 1 - 3 * (v == 4), .q_dtype = qdt,
+                         .kv_dtype = L.dt, .scale = 1.0f / sqrtf((float)d)};
+    float *q = malloc(sizeof(float) * (size_t)Hq * m * d);
+    fill_normal(r, q, (size_t)Hq * m * d, 1.0f);
+    bind_typed(c, q, (size_t)Hq * m * d, qdt, CMP_NONE);
+    free(q);
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_rows(c, L.v, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_i32(c, L.pos, (size_t)L.rows, CMP_NONE);
+    bind_f32(c, (size_t)Hq * m * d, CMP_F32, NULL, 0);
+    c->op = KVP_OP_ATTENTION;
+    c->tol = 1e-8;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_proj_vnorm(op_case *c, rng *r, int v) {
+    int len[16], Hq = 4, Hk = v ? 4 : 2, d = 16, D = 40, n = 50;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    int wdt = dts[(v + 1) % 3];
+    kvp_p_proj_vnorm p = {.Hq = Hq, .Hk = Hk, .d = d, .D = D, .n = n, .v_dtype = L.dt,
+                          .wo_dtype = wdt};
+    bind_rows(c, L.v, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    float *w = malloc(sizeof(float) * (size_t)D * Hq * d);
+    fill_normal(r, w, (size_t)D * Hq * d, 0.2f);
+    bind_typed(c, w, (size_t)D * Hq * d, wdt, CMP_NONE);
+    free(w);
+    bind_f32(c, (size_t)Hk * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_PROJ_VNORM;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_keydiff(op_case *c, rng *r, int v) {
+    int len[16], Hk = 3, d = v == 2 ? 128 : 32, n = 1000 + v;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    for (int i = 0; i < L.rows * d; i += d) L.k[i] += 2.0f; /* a common direction */
+    kvp_p_keydiff p = {.Hk = Hk, .d = d, .n = n, .k_dtype = L.dt};
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_f32(c, (size_t)Hk * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_KEYDIFF;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_lagkv(op_case *c, rng *r, int v) {
+    int len[16], Hk = 2, d = 16, n = v == 2 ? 60 : 300;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    kvp_p_lagkv p = {.Hk = Hk, .d = d, .n = n, .n_sink = 4, .lag = 32, .dtype = L.dt,
+                     .cross = v == 1};
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_rows(c, L.v, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_f32(c, (size_t)Hk * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_LAGKV;
+    c->tol = 1e-8;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_count_nonfinite(op_case *c, rng *r, int v) {
+    int n = v == 2 ? 100000 : 4097;
+    float *x = malloc(sizeof(float) * (size_t)n);
+    fill_normal(r, x, (size_t)n, 1.0f);
+    if (v != 1)
+        for (int i = 0; i < 13; i++) x[rng_int(r, 0, n - 1)] = (i % 2) ? NAN : -INFINITY;
+    kvp_p_count_nonfinite p = {.count = n, .dtype = dts[v % 3]};
+    bind_typed(c, x, (size_t)n, p.dtype, CMP_NONE);
+    free(x);
+    bind_i32(c, NULL, 1, CMP_EXACT);
+    c->op = KVP_OP_COUNT_NONFINITE;
+    SET_PARAMS(c, p);
+}
+
+static void b_truncate(op_case *c, rng *r, int v) {
+    int len[16], Hk = 4;
+    for (int j = 0; j < Hk; j++) len[j] = 100 + 7 * j;
+    layer_desc L;
+    make_layer(&L, r, Hk, 8, KVP_DT_F32, len);
+    kvp_p_truncate p = {.Hk = Hk, .position = v == 0 ? 50 : v == 1 ? 0 : 1 << 30};
+    bind_i32(c, L.pos, (size_t)L.rows, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_EXACT);
+    c->op = KVP_OP_TRUNCATE;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+typedef void (*builder)(op_case *c, rng *r, int variant);
+
+static const struct {
+    const char *name;
+    builder build;
+    int variants;
+} table[] = {
+    {"rope", b_rope, 6},
+    {"attn_colsum", b_attn_colsum, 6},
+    {"probs_colsum", b_probs_colsum, 3},
+    {"row_norm", b_row_norm, 3},
+    {"qstats", b_qstats, 6},
+    {"ea_rotate", b_ea_rotate, 4},
+    {"ea_logits", b_ea_logits, 3},
+    {"softmax", b_softmax, 3},
+    {"head_reduce", b_head_reduce, 3},
+    {"pool1d", b_pool1d, 3},
+    {"score_map", b_score_map, 2},
+    {"score_pad", b_score_pad, 3},
+    {"masked_fill", b_masked_fill, 2},
+    {"topk", b_topk, 6},
+    {"compact", b_compact, 3},
+    {"attention", b_attention, 6},
+    {"proj_vnorm", b_proj_vnorm, 2},
+    {"keydiff", b_keydiff, 3},
+    {"lagkv", b_lagkv, 3},
+    {"count_nonfinite", b_count_nonfinite, 3},
+    {"truncate", b_truncate, 3},
+};
+
+#define N_BUILDERS ((int)(sizeof table / sizeof table[0]))
+
+static int case_count(void) {
+    int n = 0;
+    for (int i = 0; i < N_BUILDERS; i++) n += table[i].variants;
+    return n;
+}
+
+static void case_at(int index, int *builder_index, int *variant) {
+    for (int i = 0; i < N_BUILDERS; i++) {
+        if (index < table[i].variants) {
+            *builder_index = i;
+            *variant = index;
+            return;
+        }
+        index -= table[i].variants;
+    }
+}
+
+/* Runs the case on ctx; returns the downloaded bindings (guards included). */
+static unsigned char **run_on(kvp_context *ctx, const op_case *c, const char *label) {
+    kvp_buffer *bufs[KVP_MAX_BINDINGS] = {0};
+    kvp_binding binds[KVP_MAX_BINDINGS];
+    unsigned char **out = calloc(KVP_MAX_BINDINGS, sizeof *out);
+    for (int i = 0; i < c->nb; i++) {
+        size_t total = c->b[i].bytes + 2 * GUARD;
+        unsigned char *img = malloc(total);
+        memset(img, GUARD_BYTE, total);
+        memcpy(img + GUARD, c->b[i].host, c->b[i].bytes);
+        ck_assert_int_eq(kvp_buffer_alloc(ctx, total, &bufs[i]), KVP_OK);
+        ck_assert_int_eq(kvp_buffer_upload(ctx, bufs[i], 0, img, total), KVP_OK);
+        binds[i] = (kvp_binding){bufs[i], GUARD};
+        out[i] = img;
+    }
+    kvp_status st = kvp__run(ctx, c->op, c->params, c->nb, binds);
+    ck_assert_msg(st == KVP_OK, "%s: %s: %s", label, kvp_status_name(st), kvp_context_last_error(ctx));
+    ck_assert_int_eq(kvp_context_synchronize(ctx), KVP_OK);
+    for (int i = 0; i < c->nb; i++) {
+        ck_assert_int_eq(kvp_buffer_download(ctx, bufs[i], 0, out[i], c->b[i].bytes + 2 * GUARD),
+                         KVP_OK);
+        kvp_buffer_free(bufs[i]);
+    }
+    return out;
+}
+
+static void check_guards(const unsigned char *img, size_t bytes, const char *label, int b) {
+    for (size_t g = 0; g < GUARD; g++) {
+        ck_assert_msg(img[g] == GUARD_BYTE, "%s: binding %d written before its start", label, b);
+        ck_assert_msg(img[GUARD + bytes + g] == GUARD_BYTE, "%s: binding %d written past its end",
+                      label, b);
+    }
+}
+
+START_TEST(test_op_case) {
+    int bi = 0, v = 0;
+    case_at(_i, &bi, &v);
+    char label[96];
+    snprintf(label, sizeof label, "%s/%d on %s", table[bi].name, v, H.backend);
+    op_case c;
+    memset(&c, 0, sizeof c);
+    c.tol = 1e-9;
+    c.meta = -1;
+    rng r = rng_for(table[bi].name, v);
+    table[bi].build(&c, &r, v);
+    unsigned char **dev = run_on(H.ctx, &c, label);
+    unsigned char **ref = run_on(H.ref, &c, label);
+    const int32_t *meta = c.meta >= 0 ? (const int32_t *)(ref[c.meta] + GUARD) : NULL;
+    for (int i = 0; i < c.nb; i++) {
+        check_guards(dev[i], c.b[i].bytes, label, i);
+        const unsigned char *a = dev[i] + GUARD, *b = ref[i] + GUARD;
+        switch (c.b[i].cmp) {
+        case CMP_NONE: break;
+        case CMP_F32: {
+            double e = nmse((const float *)a, (const float *)b, c.b[i].bytes / sizeof(float));
+            ck_assert_msg(e <= c.tol, "%s: binding %d: NMSE %.3g > %.3g", label, i, e, c.tol);
+            break;
+        }
+        case CMP_EXACT:
+            if (memcmp(a, b, c.b[i].bytes)) {
+                size_t k = 0;
+                while (k + 4 <= c.b[i].bytes && !memcmp(a + k, b + k, 4)) k += 4;
+                ck_abort_msg("%s: binding %d differs first at 32-bit word %zu (%d vs %d)", label, i,
+                             k / 4, ((const int32_t *)a)[k / 4], ((const int32_t *)b)[k / 4]);
+            }
+            break;
+        case CMP_LIVE_ROWS:
+            for (int j = 0; j < c.hk; j++) {
+                size_t off = (size_t)meta[2 * j] * c.b[i].row_bytes;
+                size_t len = (size_t)meta[2 * j + 1] * c.b[i].row_bytes;
+                ck_assert_msg(!memcmp(a + off, b + off, len), "%s: binding %d head %d: live rows differ",
+                              label, i, j);
+            }
+            break;
+        }
+    }
+    for (int i = 0; i < c.nb; i++) {
+        free(dev[i]);
+        free(ref[i]);
+        free(c.b[i].host);
+    }
+    free(dev);
+    free(ref);
+}
+END_TEST
+
+int main(void) {
+    harness_init();
+    Suite *s = suite_create("ops");
+    TCase *tc = tcase_create("case table");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, test_op_case, 0, case_count());
+    suite_add_tcase(s, tc);
+    int rc = harness_run(s);
+    harness_done();
+    return rc;
+}

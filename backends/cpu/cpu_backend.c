@@ -57,11 +57,14 @@ static kvp_status cpu_device_props(int index, kvp_device_props *p) {
 
 static kvp_status cpu_context_create(kvp_context *ctx, int device_index) {
     (void)device_index;
-    kvp__ctx_set_backend(ctx, NULL);
+    kvp_cpu_state *state = malloc(sizeof *state);
+    if (!state) return kvp__error(ctx, KVP_ERR_OUT_OF_HOST_MEMORY, "cpu: out of memory");
+    state->n_threads = kvp_cpu_default_threads();
+    kvp__ctx_set_backend(ctx, state);
     return KVP_OK;
 }
 
-static void cpu_context_destroy(kvp_context *ctx) { (void)ctx; }
+static void cpu_context_destroy(kvp_context *ctx) { free(kvp__ctx_backend(ctx)); }
 
 static kvp_status cpu_buffer_alloc(kvp_context *ctx, size_t bytes, void **handle) {
     cpu_buffer *b = malloc(sizeof *b);

@@ -16,6 +16,25 @@ typedef kvp_status (*kvp_cpu_op_fn)(kvp_context *ctx, const void *params, void *
 #include "../../core/ops.def"
 #undef X
 
+/* Per-context state of the CPU backend. */
+typedef struct kvp_cpu_state {
+    int n_threads;
+} kvp_cpu_state;
+
+/* Threads used by a new context: KVP_CPU_THREADS, else the online cores. */
+int kvp_cpu_default_threads(void);
+
+/* Runs fn(arg, i, scratch) for every i in [0, n), each i entirely on one thread, with a
+ * private scratch block of scratch_bytes per thread (allocated before anything runs). */
+typedef void (*kvp_cpu_task)(void *arg, int i, void *scratch);
+kvp_status kvp_cpu_parallel(kvp_context *ctx, int n, size_t scratch_bytes, kvp_cpu_task fn,
+                            void *arg);
+
+/* d elements of an array in dtype dt from `offset`, as f32 (exact for every dtype). */
+void kvp_cpu_load_row(int dt, const void *base, size_t offset, int d, float *out);
+/* <a, b> accumulated in double. */
+double kvp_cpu_dot(const float *a, const float *b, int d);
+
 /* Element i of a cache/tensor array in dtype code dt. */
 static inline float kvp_cpu_load(int dt, const void *base, size_t i) {
     return kvp__load((kvp_dtype)dt, base, i);

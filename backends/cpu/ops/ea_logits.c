@@ -1,34 +1,32 @@
-#include <stdlib.h>
-
 #include "../cpu_ops.h"
+
+typedef struct job {
+    const kvp_p_ea_logits *p;
+    const void *K;
+    const int32_t *meta;
+    const float *mu, *sigma;
+    float *out;
+} job;
+
+static void one_head(void *arg, int i, void *scratch) {
+    const job *jb = arg;
+    const kvp_p_ea_logits *p = jb->p;
+    int d = p->d, j = i / (p->Hq / p->Hk);
+    const float *m = jb->mu + (size_t)i * d, *S = jb->sigma + (size_t)i * d * d;
+    float *k = scratch;
+    float *out = jb->out + (size_t)i * p->n;
+    for (int t = 0; t < p->t0 && t < p->n; t++) out[t] = 0;
+    for (int t = p->t0; t < p->n; t++) {
+        kvp_cpu_load_row(p->k_dtype, jb->K, kvp_cpu_row(jb->meta, j, t, d), d, k);
+        double lin = kvp_cpu_dot(m, k, d), quad = 0;
+        if (p->use_cov)
+            for (int a = 0; a < d; a++) quad += (double)k[a] * kvp_cpu_dot(S + (size_t)a * d, k, d);
+        out[t] = (float)(lin * p->inv_sqrt_d + quad * p->inv_2d);
+    }
+}
 
 kvp_status kvp_cpu_op_ea_logits(kvp_context *ctx, const void *params, void *const *ptr) {
     const kvp_p_ea_logits *p = params;
-    const void *K = ptr[0];
-    const int32_t *meta = ptr[1];
-    const float *mu = ptr[2], *sigma = ptr[3];
-    float *out = ptr[4];
-    int d = p->d, G = p->Hq / p->Hk;
-    double *k = malloc(sizeof(double) * (size_t)d);
-    if (!k) return kvp__error(ctx, KVP_ERR_OUT_OF_HOST_MEMORY, "cpu ea_logits: out of memory");
-    for (int i = 0; i < p->Hq; i++) {
-        int j = i / G;
-        const float *m = mu + (size_t)i * d, *S = sigma + (size_t)i * d * d;
-        for (int t = 0; t < p->t0 && t < p->n; t++) out[(size_t)i * p->n + t] = 0;
-        for (int t = p->t0; t < p->n; t++) {
-            size_t row = kvp_cpu_row(meta, j, t, d);
-            for (int c = 0; c < d; c++) k[c] = kvp_cpu_load(p->k_dtype, K, row + c);
-            double lin = 0, quad = 0;
-            for (int c = 0; c < d; c++) lin += m[c] * k[c];
-            if (p->use_cov)
-                for (int a = 0; a < d; a++) {
-                    double r = 0;
-                    for (int b = 0; b < d; b++) r += S[(size_t)a * d + b] * k[b];
-                    quad += k[a] * r;
-                }
-            out[(size_t)i * p->n + t] = (float)(lin * p->inv_sqrt_d + quad * p->inv_2d);
-        }
-    }
-    free(k);
-    return KVP_OK;
+    job jb = {p, ptr[0], ptr[1], ptr[2], ptr[3], ptr[4]};
+    return kvp_cpu_parallel(ctx, p->Hq, sizeof(float) * (size_t)p->d, one_head, &jb);
 }

@@ -6,26 +6,26 @@
 /* Softmax over the tokens of one partition of the per-token std of the channels, each channel
  * rescaled by the range it has in the next partition (kvp_params.h, LAGKV). */
 static void partition_scores(const kvp_p_lagkv *p, const void *X, const int32_t *meta, int j,
-                             int start, double *lo, double *hi, double *row, double *out) {
+                             int start, double *lo, double *hi, double *row, float *f,
+                             double *out) {
     int d = p->d, lag = p->lag;
     for (int c = 0; c < d; c++) {
         lo[c] = INFINITY;
         hi[c] = -INFINITY;
     }
     for (int r = 0; r < lag; r++) {
-        size_t ref = kvp_cpu_row(meta, j, start + lag + r, d);
+        kvp_cpu_load_row(p->dtype, X, kvp_cpu_row(meta, j, start + lag + r, d), d, f);
         for (int c = 0; c < d; c++) {
-            double y = kvp_cpu_load(p->dtype, X, ref + c);
-            lo[c] = fmin(lo[c], y);
-            hi[c] = fmax(hi[c], y);
+            lo[c] = fmin(lo[c], f[c]);
+            hi[c] = fmax(hi[c], f[c]);
         }
     }
     double mx = -INFINITY;
     for (int u = 0; u < lag; u++) {
-        size_t at = kvp_cpu_row(meta, j, start + u, d);
+        kvp_cpu_load_row(p->dtype, X, kvp_cpu_row(meta, j, start + u, d), d, f);
         double mean = 0;
         for (int c = 0; c < d; c++) {
-            double v = kvp_cpu_load(p->dtype, X, at + c);
+            double v = f[c];
             row[c] = hi[c] > lo[c] ? (v - lo[c]) / (hi[c] - lo[c]) : 0.0;
             mean += row[c];
         }
@@ -38,6 +38,39 @@ static void partition_scores(const kvp_p_lagkv *p, const void *X, const int32_t 
     double sum = 0;
     for (int u = 0; u < lag; u++) sum += exp(out[u] - mx);
     for (int u = 0; u < lag; u++) out[u] = exp(out[u] - mx) / sum;
+}
+
+typedef struct job {
+    const kvp_p_lagkv *p;
+    const void *K, *V;
+    const int32_t *meta;
+    float *out;
+} job;
+
+static void one_head(void *arg, int j, void *scratch) {
+    const job *jb = arg;
+    const kvp_p_lagkv *p = jb->p;
+    int n = p->n, lag = p->lag, d = p->d, P = (n - p->n_sink) / lag;
+    double *lo = scratch, *hi = lo + d, *row = hi + d, *sk = row + d, *sv = sk + lag;
+    float *f = (float *)(sv + lag);
+    float *o = jb->out + (size_t)j * n;
+    for (int t = 0; t < n; t++) o[t] = 1.0f; /* sinks and the last full partition + tail */
+    for (int part = 0; part + 1 < P; part++) {
+        int start = p->n_sink + part * lag;
+        partition_scores(p, jb->K, jb->meta, j, start, lo, hi, row, f, sk);
+        partition_scores(p, jb->V, jb->meta, j, start, lo, hi, row, f, sv);
+        for (int u = 0; u < lag; u++) sk[u] = (sk[u] + sv[u]) / 2;
+        for (int u = 0; u < lag; u++) {
+            if (p->cross) {
+                o[start + u] = (float)sk[u];
+                continue;
+            }
+            int rank = 0; /* tokens ranked below u: smaller score, or equal and earlier */
+            for (int w = 0; w < lag; w++)
+                if (sk[w] < sk[u] || (sk[w] == sk[u] && w < u)) rank++;
+            o[start + u] = (float)rank / (float)lag;
+        }
+    }
 }
 
 kvp_status kvp_cpu_op_lagkv(kvp_context *ctx, const void *params, void *const *ptr) {
@@ -53,30 +86,7 @@ kvp_status kvp_cpu_op_lagkv(kvp_context *ctx, const void *params, void *const *p
                     t < n_sink ? 1.0f : (float)(t - n_sink) / (float)(n - n_sink);
         return KVP_OK;
     }
-    int P = (n - n_sink) / lag;
-    double *buf = malloc(sizeof(double) * (size_t)(3 * d + 2 * lag));
-    if (!buf) return kvp__error(ctx, KVP_ERR_OUT_OF_HOST_MEMORY, "cpu lagkv: out of memory");
-    double *lo = buf, *hi = lo + d, *row = hi + d, *sk = row + d, *sv = sk + lag;
-    for (int j = 0; j < p->Hk; j++) {
-        float *o = out + (size_t)j * n;
-        for (int t = 0; t < n; t++) o[t] = 1.0f; /* sinks and the last full partition + tail */
-        for (int part = 0; part + 1 < P; part++) {
-            int start = n_sink + part * lag;
-            partition_scores(p, K, meta, j, start, lo, hi, row, sk);
-            partition_scores(p, V, meta, j, start, lo, hi, row, sv);
-            for (int u = 0; u < lag; u++) sk[u] = (sk[u] + sv[u]) / 2;
-            for (int u = 0; u < lag; u++) {
-                if (p->cross) {
-                    o[start + u] = (float)sk[u];
-                    continue;
-                }
-                int rank = 0; /* tokens ranked below u: smaller score, or equal and earlier */
-                for (int w = 0; w < lag; w++)
-                    if (sk[w] < sk[u] || (sk[w] == sk[u] && w < u)) rank++;
-                o[start + u] = (float)rank / (float)lag;
-            }
-        }
-    }
-    free(buf);
-    return KVP_OK;
+    job jb = {p, K, V, meta, out};
+    size_t scratch = sizeof(double) * (size_t)(3 * d + 2 * lag) + sizeof(float) * (size_t)d;
+    return kvp_cpu_parallel(ctx, p->Hk, scratch, one_head, &jb);
 }

@@ -3,29 +3,38 @@
 
 #include "../cpu_ops.h"
 
-kvp_status kvp_cpu_op_proj_vnorm(kvp_context *ctx, const void *params, void *const *ptr) {
-    const kvp_p_proj_vnorm *p = params;
-    const void *V = ptr[0], *W = ptr[2];
-    const int32_t *meta = ptr[1];
-    float *out = ptr[3];
+typedef struct job {
+    const kvp_p_proj_vnorm *p;
+    const void *V;
+    const int32_t *meta;
+    const float *w; /* W_o decoded once: [D, Hq*d] */
+    float *out;
+} job;
+
+/* One kv head: every token's value through each of the group's W_o blocks, L1 norm. */
+static void one_head(void *arg, int j, void *scratch) {
+    const job *jb = arg;
+    const kvp_p_proj_vnorm *p = jb->p;
     int d = p->d, G = p->Hq / p->Hk;
     size_t cols = (size_t)p->Hq * d;
-    double *v = malloc(sizeof(double) * (size_t)d);
-    if (!v) return kvp__error(ctx, KVP_ERR_OUT_OF_HOST_MEMORY, "cpu proj_vnorm: out of memory");
-    for (int j = 0; j < p->Hk; j++)
-        for (int t = 0; t < p->n; t++) {
-            size_t row = kvp_cpu_row(meta, j, t, d);
-            for (int c = 0; c < d; c++) v[c] = kvp_cpu_load(p->v_dtype, V, row + c);
-            double total = 0;
-            for (int i = j * G; i < (j + 1) * G; i++)
-                for (int o = 0; o < p->D; o++) {
-                    double y = 0;
-                    for (int c = 0; c < d; c++)
-                        y += v[c] * kvp_cpu_load(p->wo_dtype, W, (size_t)o * cols + (size_t)i * d + c);
-                    total += fabs(y);
-                }
-            out[(size_t)j * p->n + t] = (float)(total / G);
-        }
-    free(v);
-    return KVP_OK;
+    float *v = scratch;
+    for (int t = 0; t < p->n; t++) {
+        kvp_cpu_load_row(p->v_dtype, jb->V, kvp_cpu_row(jb->meta, j, t, d), d, v);
+        double total = 0;
+        for (int i = j * G; i < (j + 1) * G; i++)
+            for (int o = 0; o < p->D; o++) total += fabs(kvp_cpu_dot(v, jb->w + (size_t)o * cols + (size_t)i * d, d));
+        jb->out[(size_t)j * p->n + t] = (float)(total / G);
+    }
+}
+
+kvp_status kvp_cpu_op_proj_vnorm(kvp_context *ctx, const void *params, void *const *ptr) {
+    const kvp_p_proj_vnorm *p = params;
+    size_t count = (size_t)p->D * (size_t)p->Hq * (size_t)p->d;
+    float *w = malloc(sizeof(float) * count);
+    if (!w) return kvp__error(ctx, KVP_ERR_OUT_OF_HOST_MEMORY, "cpu proj_vnorm: out of memory");
+    kvp_cpu_load_row(p->wo_dtype, ptr[2], 0, (int)count, w);
+    job jb = {p, ptr[0], ptr[1], w, ptr[3]};
+    kvp_status st = kvp_cpu_parallel(ctx, p->Hk, sizeof(float) * (size_t)p->d, one_head, &jb);
+    free(w);
+    return st;
 }

@@ -15,22 +15,27 @@ static int by_score(const void *pa, const void *pb) {
     return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
+typedef struct job {
+    const kvp_p_topk *p;
+    const float *s;
+    int32_t *mask;
+    size_t len;
+} job;
+
+static void one_row(void *arg, int r, void *scratch) {
+    const job *jb = arg;
+    scored *buf = scratch;
+    size_t base = (size_t)r * jb->len;
+    for (size_t i = 0; i < jb->len; i++) buf[i] = (scored){jb->s[base + i], (int32_t)i};
+    qsort(buf, jb->len, sizeof(scored), by_score);
+    memset(jb->mask + base, 0, jb->len * sizeof(int32_t));
+    for (int k = 0; k < jb->p->k && (size_t)k < jb->len; k++) jb->mask[base + (size_t)buf[k].idx] = 1;
+}
+
 kvp_status kvp_cpu_op_topk(kvp_context *ctx, const void *params, void *const *ptr) {
     const kvp_p_topk *p = params;
-    const float *s = ptr[0];
-    int32_t *mask = ptr[1];
     size_t total = (size_t)p->H * p->n;
-    size_t len = p->global ? total : (size_t)p->n;
-    scored *buf = malloc(sizeof(scored) * (len ? len : 1));
-    if (!buf) return kvp__error(ctx, KVP_ERR_OUT_OF_HOST_MEMORY, "cpu topk: out of memory");
-    memset(mask, 0, total * sizeof(int32_t));
-    int rows = p->global ? 1 : p->H;
-    for (int r = 0; r < rows; r++) {
-        size_t base = (size_t)r * len;
-        for (size_t i = 0; i < len; i++) buf[i] = (scored){s[base + i], (int32_t)i};
-        qsort(buf, len, sizeof(scored), by_score);
-        for (int k = 0; k < p->k && (size_t)k < len; k++) mask[base + (size_t)buf[k].idx] = 1;
-    }
-    free(buf);
-    return KVP_OK;
+    job jb = {p, ptr[0], ptr[1], p->global ? total : (size_t)p->n};
+    return kvp_cpu_parallel(ctx, p->global ? 1 : p->H, sizeof(scored) * (jb.len ? jb.len : 1),
+                            one_row, &jb);
 }

@@ -6,6 +6,10 @@
 
 #include "cuda_internal.h"
 
+#ifndef KVP_CUDA_ARCHS
+#define KVP_CUDA_ARCHS "?"
+#endif
+
 static struct {
     int count;
     int valid[KVP_CUDA_MAX_DEVICES];
@@ -66,8 +70,10 @@ static cudaError_t query_device(int index, kvp_cuda_device_info *info) {
     memset(info, 0, sizeof *info);
     kvp_device_props *d = &info->props;
     snprintf(d->description, sizeof d->description, "%s", p.name);
-    snprintf(d->driver, sizeof d->driver, "CUDA driver %s, runtime %s, sm_%d%d, PCI %04x:%02x:%02x",
-             dv, rt, p.major, p.minor, (unsigned)p.pciDomainID, (unsigned)p.pciBusID,
+    /* The built architectures beside the device's: a mismatch is the first thing to see. */
+    snprintf(d->driver, sizeof d->driver,
+             "CUDA driver %s, runtime %s, sm_%d%d (kernels for sm %s), PCI %04x:%02x:%02x", dv, rt,
+             p.major, p.minor, KVP_CUDA_ARCHS, (unsigned)p.pciDomainID, (unsigned)p.pciBusID,
              (unsigned)p.pciDeviceID);
     d->type = p.integrated ? KVP_DEVICE_TYPE_IGPU : KVP_DEVICE_TYPE_GPU;
     d->memory_bytes = (uint64_t)p.totalGlobalMem;

@@ -1,5 +1,5 @@
 /* kvpress-tool: device information, verification against NVIDIA kvpress reference vectors,
- * benchmarks and a demo. */
+ * benchmarks, a demo, and a real model: text generation (run) and evaluation (eval). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +17,10 @@ static void usage(FILE *f) {
             "                            run the reference cases of DIR (kvpress golden format)\n"
             "  bench [--backend NAME|all] [--n N[,N...]] [--dtype f32|bf16|f16|all] [--reps R]\n"
             "                            time scoring, selection, compaction and attention\n"
+            "  run -m MODEL -p PROMPT [--press SPEC --ratio R] [--decoding-press SPEC] ...\n"
+            "                            generate text with a compressed KV cache\n"
+            "  eval -m MODEL --suite FILE (--windows FILE | --text FILE) [--reference FILE] ...\n"
+            "                            NLL of every press of a suite (EVAL.md protocol)\n"
             "  presses                   list the presses and their parameters\n"
             "  version\n");
 }
@@ -49,6 +53,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "verify")) return tool_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return tool_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo")) return tool_demo(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run")) return tool_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return tool_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "presses")) return tool_presses();
     if (!strcmp(cmd, "version")) {
         printf("kvpress-tool %s (library %s)\n", KVP_VERSION_STRING, kvp_version_string());

@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "npy.h"
+#include "press_json.h"
 #include "tool.h"
 
 #define MAX_CASES 4096
@@ -50,50 +51,6 @@ static void find_cases(const char *dir, case_list *cases, int depth) {
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) find_cases(path, cases, depth + 1);
     }
     closedir(d);
-}
-
-/* Builds a press from {"press": name, "params": {...}} (or {"name", "params"} for inner ones). */
-static kvp_press *press_from_json(const json_value *spec, char *err, size_t err_size) {
-    const json_value *name = json_get(spec, "press");
-    if (!name || name->kind != JSON_STRING) name = json_get(spec, "name");
-    if (!name || name->kind != JSON_STRING) {
-        snprintf(err, err_size, "press.json: no press name");
-        return NULL;
-    }
-    kvp_press *p;
-    if (kvp_press_create(name->string, &p) != KVP_OK) {
-        snprintf(err, err_size, "%s", kvp_last_error());
-        return NULL;
-    }
-    const json_value *params = json_get(spec, "params");
-    for (int i = 0; params && params->kind == JSON_OBJECT && i < params->count; i++) {
-        const char *key = params->keys[i];
-        const json_value *v = params->items[i];
-        kvp_status st;
-        if (v->kind == JSON_OBJECT) {
-            kvp_press *inner = press_from_json(v, err, err_size);
-            if (!inner) {
-                kvp_press_destroy(p);
-                return NULL;
-            }
-            st = kvp_press_set_press(p, key, inner);
-            if (st != KVP_OK) kvp_press_destroy(inner);
-        } else if (v->kind == JSON_BOOL) {
-            st = kvp_press_set_bool(p, key, (int)v->number);
-        } else if (v->kind == JSON_NUMBER) {
-            st = kvp_press_set_float(p, key, v->number);
-        } else {
-            snprintf(err, err_size, "press.json: unsupported value for %s", key);
-            kvp_press_destroy(p);
-            return NULL;
-        }
-        if (st != KVP_OK) {
-            snprintf(err, err_size, "%s", kvp_last_error());
-            kvp_press_destroy(p);
-            return NULL;
-        }
-    }
-    return p;
 }
 
 typedef struct layer_inputs {

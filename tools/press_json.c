@@ -1,0 +1,47 @@
+/* Presses from JSON specifications (see press_json.h). */
+#include "press_json.h"
+
+#include <stdio.h>
+
+kvp_press *press_from_json(const json_value *spec, char *err, size_t err_size) {
+    const json_value *name = json_get(spec, "press");
+    if (!name || name->kind != JSON_STRING) name = json_get(spec, "name");
+    if (!name || name->kind != JSON_STRING) {
+        snprintf(err, err_size, "press specification without a press name");
+        return NULL;
+    }
+    kvp_press *p;
+    if (kvp_press_create(name->string, &p) != KVP_OK) {
+        snprintf(err, err_size, "%s", kvp_last_error());
+        return NULL;
+    }
+    const json_value *params = json_get(spec, "params");
+    for (int i = 0; params && params->kind == JSON_OBJECT && i < params->count; i++) {
+        const char *key = params->keys[i];
+        const json_value *v = params->items[i];
+        kvp_status st;
+        if (v->kind == JSON_OBJECT) {
+            kvp_press *inner = press_from_json(v, err, err_size);
+            if (!inner) {
+                kvp_press_destroy(p);
+                return NULL;
+            }
+            st = kvp_press_set_press(p, key, inner);
+            if (st != KVP_OK) kvp_press_destroy(inner);
+        } else if (v->kind == JSON_BOOL) {
+            st = kvp_press_set_bool(p, key, (int)v->number);
+        } else if (v->kind == JSON_NUMBER) {
+            st = kvp_press_set_float(p, key, v->number);
+        } else {
+            snprintf(err, err_size, "press %s: unsupported value for %s", name->string, key);
+            kvp_press_destroy(p);
+            return NULL;
+        }
+        if (st != KVP_OK) {
+            snprintf(err, err_size, "%s", kvp_last_error());
+            kvp_press_destroy(p);
+            return NULL;
+        }
+    }
+    return p;
+}

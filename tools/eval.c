@@ -158,10 +158,10 @@ static int text_windows(const char *path, const tokenizer *tok, eval_data *d) {
 }
 
 /* Entries of suite.json at each of its ratios, after none@0. */
-static int load_suite(const json_value *suite, eval_data *d) {
-    const json_value *ratios = json_get(suite, "ratios"), *presses = json_get(suite, "presses");
-    const json_value *tasks = json_get(suite, "tasks");
-    if (!ratios || ratios->kind != JSON_ARRAY || !presses || presses->kind != JSON_OBJECT) {
+static int load_suite(const kvp_json *suite, eval_data *d) {
+    const kvp_json *ratios = kvp__json_get(suite, "ratios"), *presses = kvp__json_get(suite, "presses");
+    const kvp_json *tasks = kvp__json_get(suite, "tasks");
+    if (!ratios || ratios->kind != KVP_JSON_ARRAY || !presses || presses->kind != KVP_JSON_OBJECT) {
         fprintf(stderr, "kvpress-tool eval: the suite needs \"ratios\" (array) and \"presses\" (object)\n");
         return -1;
     }
@@ -171,8 +171,8 @@ static int load_suite(const json_value *suite, eval_data *d) {
         d->tasks[d->n_tasks++] = EVAL_TASK_COPY;
     }
     for (int i = 0; tasks && i < tasks->count; i++) {
-        const json_value *t = tasks->items[i];
-        int id = t->kind != JSON_STRING ? -1 : !strcmp(t->string, "continue") ? EVAL_TASK_CONTINUE
+        const kvp_json *t = tasks->items[i];
+        int id = t->kind != KVP_JSON_STRING ? -1 : !strcmp(t->string, "continue") ? EVAL_TASK_CONTINUE
                  : !strcmp(t->string, "copy") ? EVAL_TASK_COPY : -1;
         if (id < 0 || d->n_tasks == EVAL_TASK_COUNT) {
             fprintf(stderr, "kvpress-tool eval: unknown or repeated task in the suite (known: "
@@ -194,8 +194,8 @@ static int load_suite(const json_value *suite, eval_data *d) {
     int k = 1;
     /* Ratio-major, as the reference file lists them. */
     for (int r = 0; r < ratios->count; r++) {
-        const json_value *rv = ratios->items[r];
-        if (rv->kind != JSON_NUMBER || !(rv->number >= 0 && rv->number < 1)) {
+        const kvp_json *rv = ratios->items[r];
+        if (rv->kind != KVP_JSON_NUMBER || !(rv->number >= 0 && rv->number < 1)) {
             fprintf(stderr, "kvpress-tool eval: suite ratio %d is not a number in [0, 1)\n", r);
             return -1;
         }
@@ -494,15 +494,15 @@ int tool_eval(int argc, char **argv) {
     llama_model *model = NULL;
     tokenizer *tok = NULL;
     int tok_owned = 0, status = 1;
-    json_value *suite = NULL, *reference = NULL;
+    kvp_json *suite = NULL, *reference = NULL;
     eval_data d;
     memset(&d, 0, sizeof d);
     char err[512];
-    if (!(suite = json_parse_file(a.suite, err, sizeof err))) {
+    if (!(suite = kvp__json_parse_file(a.suite, err, sizeof err))) {
         fprintf(stderr, "kvpress-tool eval: %s\n", err);
         goto done;
     }
-    if (a.reference && !(reference = json_parse_file(a.reference, err, sizeof err))) {
+    if (a.reference && !(reference = kvp__json_parse_file(a.reference, err, sizeof err))) {
         fprintf(stderr, "kvpress-tool eval: %s\n", err);
         goto done;
     }
@@ -549,8 +549,8 @@ done:
     free(d.kept);
     free(d.windows_done);
     free(d.errors);
-    json_free(suite);
-    json_free(reference);
+    kvp__json_free(suite);
+    kvp__json_free(reference);
     if (tok_owned) tokenizer_free(tok);
     llama_model_free(model);
     return status;

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "json.h"
+#include "core/json.h"
 
 #define EVAL_WINDOW 448        /* tokens per window, BOS first */
 #define EVAL_CONTEXT 384       /* prefilled (and compressed) context */
@@ -19,7 +19,7 @@ typedef struct eval_config {
     char key[128];          /* "<entry>@<ratio>", "none@0" */
     char entry[96];         /* suite entry name, "none" */
     double ratio;
-    const json_value *spec; /* the suite entry; NULL for none@0 */
+    const kvp_json *spec; /* the suite entry; NULL for none@0 */
 } eval_config;
 
 typedef struct eval_data {
@@ -45,14 +45,14 @@ double eval_mean_nll(const eval_data *d, int config, int task);
 void eval_format_ratio(double ratio, char *buf, size_t size);
 
 /* Reports (eval_report.c). Each returns 0, or -1 after printing why. */
-void eval_print_table(const eval_data *d, const json_value *reference);
+void eval_print_table(const eval_data *d, const kvp_json *reference);
 int eval_write_json(const eval_data *d, const char *path, const char *model, const char *backend);
-int eval_write_csv(const eval_data *d, const char *path, const json_value *reference);
+int eval_write_csv(const eval_data *d, const char *path, const kvp_json *reference);
 int eval_write_svg(const eval_data *d, const char *path, const char *title);
 /* Compares with a reference file ({"results": {task: {key: {"nll"} | {"error"}}}}): prints
  * every difference beyond EVAL_TOLERANCE and returns how many there were (-1: bad file).
  * Entries named in not_compared are printed but not counted. */
-int eval_compare_reference(const eval_data *d, const json_value *reference,
+int eval_compare_reference(const eval_data *d, const kvp_json *reference,
                            const char *const *not_compared, int n_not_compared);
 
 #endif

@@ -10,11 +10,11 @@
 
 /* The reference's entry for a task and key: 1 with *nll set, 0 when it holds an error,
  * -1 when absent. */
-static int reference_nll(const json_value *ref, eval_task task, const char *key, double *nll) {
-    const json_value *e = json_get(json_get(json_get(ref, "results"), eval_task_name(task)), key);
+static int reference_nll(const kvp_json *ref, eval_task task, const char *key, double *nll) {
+    const kvp_json *e = kvp__json_get(kvp__json_get(kvp__json_get(ref, "results"), eval_task_name(task)), key);
     if (!e) return -1;
-    const json_value *v = json_get(e, "nll");
-    if (v && v->kind == JSON_NUMBER && isfinite(v->number)) {
+    const kvp_json *v = kvp__json_get(e, "nll");
+    if (v && v->kind == KVP_JSON_NUMBER && isfinite(v->number)) {
         *nll = v->number;
         return 1;
     }
@@ -46,7 +46,7 @@ static int find_config(const eval_data *d, const char *entry, double ratio) {
     return -1;
 }
 
-static void print_cell(const eval_data *d, int c, eval_task task, const json_value *ref) {
+static void print_cell(const eval_data *d, int c, eval_task task, const kvp_json *ref) {
     if (c < 0) {
         printf(" %-18s", "");
         return;
@@ -68,7 +68,7 @@ static void print_cell(const eval_data *d, int c, eval_task task, const json_val
     printf(" %-18s", cell);
 }
 
-void eval_print_table(const eval_data *d, const json_value *ref) {
+void eval_print_table(const eval_data *d, const kvp_json *ref) {
     layout lo;
     make_layout(d, &lo);
     for (int t = 0; t < d->n_tasks; t++) {
@@ -154,7 +154,7 @@ int eval_write_json(const eval_data *d, const char *path, const char *model, con
     return close_out(f, path);
 }
 
-int eval_write_csv(const eval_data *d, const char *path, const json_value *ref) {
+int eval_write_csv(const eval_data *d, const char *path, const kvp_json *ref) {
     FILE *f = open_out(path);
     if (!f) return -1;
     fprintf(f, "task,key,press,ratio,nll,kept_mean,reference_nll,difference,error\n");
@@ -295,10 +295,10 @@ int eval_write_svg(const eval_data *d, const char *path, const char *title) {
 
 /* ---- reference ----------------------------------------------------------------------------- */
 
-int eval_compare_reference(const eval_data *d, const json_value *ref,
+int eval_compare_reference(const eval_data *d, const kvp_json *ref,
                            const char *const *not_compared, int n_not_compared) {
-    const json_value *results = json_get(ref, "results");
-    if (!results || results->kind != JSON_OBJECT) {
+    const kvp_json *results = kvp__json_get(ref, "results");
+    if (!results || results->kind != KVP_JSON_OBJECT) {
         fprintf(stderr, "kvpress-tool eval: the reference has no \"results\" object\n");
         return -1;
     }
@@ -306,8 +306,8 @@ int eval_compare_reference(const eval_data *d, const json_value *ref,
     double worst = 0;
     for (int t = 0; t < d->n_tasks; t++) {
         eval_task task = d->tasks[t];
-        const json_value *entries = json_get(results, eval_task_name(task));
-        for (int i = 0; entries && entries->kind == JSON_OBJECT && i < entries->count; i++) {
+        const kvp_json *entries = kvp__json_get(results, eval_task_name(task));
+        for (int i = 0; entries && entries->kind == KVP_JSON_OBJECT && i < entries->count; i++) {
             const char *key = entries->keys[i];
             double r = 0;
             if (reference_nll(ref, task, key, &r) != 1) {

@@ -6,10 +6,10 @@
 
 #include <stddef.h>
 
-#include "json.h"
+#include "core/json.h"
 #include "kvpress/kvpress.h"
 
 /* NULL with a message in err on failure. */
-kvp_press *press_from_json(const json_value *spec, char *err, size_t err_size);
+kvp_press *press_from_json(const kvp_json *spec, char *err, size_t err_size);
 
 #endif

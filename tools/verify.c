@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "json.h"
+#include "core/json.h"
 #include "npy.h"
 #include "press_json.h"
 #include "tool.h"
@@ -72,20 +72,20 @@ static int load_inputs(const char *case_dir, layer_inputs *li, char *err, size_t
     char dir[4096], path[4200];
     snprintf(dir, sizeof dir, "%s/../inputs", case_dir);
     snprintf(path, sizeof path, "%s/model.json", dir);
-    json_value *model = json_parse_file(path, err, err_size);
+    kvp_json *model = kvp__json_parse_file(path, err, err_size);
     if (!model) return -1;
     const char *fields[] = {"n_heads", "n_kv_heads", "head_dim", "n_layers", "layer", "rope_theta"};
     double vals[6];
     for (int i = 0; i < 6; i++) {
-        const json_value *v = json_get(model, fields[i]);
-        if (!v || v->kind != JSON_NUMBER) {
+        const kvp_json *v = kvp__json_get(model, fields[i]);
+        if (!v || v->kind != KVP_JSON_NUMBER) {
             snprintf(err, err_size, "%s: missing %s", path, fields[i]);
-            json_free(model);
+            kvp__json_free(model);
             return -1;
         }
         vals[i] = v->number;
     }
-    json_free(model);
+    kvp__json_free(model);
     li->n_heads = (int)vals[0];
     li->n_kv_heads = (int)vals[1];
     li->head_dim = (int)vals[2];
@@ -156,13 +156,13 @@ static int check_sets_by_scores(const float *ref, const unsigned char *mine, int
 static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_size) {
     char path[4200], err[512] = "";
     snprintf(path, sizeof path, "%s/press.json", dir);
-    json_value *spec = json_parse_file(path, err, sizeof err);
+    kvp_json *spec = kvp__json_parse_file(path, err, sizeof err);
     if (!spec) {
         snprintf(why, why_size, "%s", err);
         return 0;
     }
     kvp_press *press = press_from_json(spec, err, sizeof err);
-    json_free(spec);
+    kvp__json_free(spec);
     if (!press) {
         snprintf(why, why_size, "%s", err);
         return 0;

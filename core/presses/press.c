@@ -165,6 +165,16 @@ kvp_status kvp_press_set_press(kvp_press *p, const char *name, kvp_press *inner)
     return KVP_OK;
 }
 
+kvp_status kvp_press_set_artefact(kvp_press *p, kvp_artefact *a) {
+    if (!p || !a) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_press_set_artefact: NULL argument");
+    if (!(p->vt->info.needs & KVP_NEED_ARTEFACT) || !p->vt->check_artefact)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press %s does not take an artefact",
+                              p->vt->info.name);
+    KVP_TRY(p->vt->check_artefact(p, a));
+    p->artefact = a;
+    return KVP_OK;
+}
+
 kvp_status kvp_press_get(const kvp_press *p, const char *name, double *value) {
     const kvp_param_info *pi = NULL;
     int i = 0;
@@ -393,6 +403,10 @@ static kvp_status check_inputs(const kvp_press *p, const kvp_press_run *run) {
     if ((needs & KVP_NEED_HIDDEN) && !(in && in->hidden.set))
         return kvp__error(ctx, KVP_ERR_MISSING_INPUT,
                           "%s needs the attention input hidden states (kvp_inputs_set_hidden)", name);
+    for (const kvp_press *q = p; q; q = q->inner)
+        if ((q->vt->info.needs & KVP_NEED_ARTEFACT) && !q->artefact)
+            return kvp__error(ctx, KVP_ERR_MISSING_INPUT,
+                              "%s needs its artefact (kvp_press_set_artefact)", q->vt->info.name);
     if ((needs & KVP_NEED_WO) && !(in && in->wo.set))
         return kvp__error(ctx, KVP_ERR_MISSING_INPUT,
                           "%s needs the output projection W_o (kvp_inputs_set_wo)", name);

@@ -49,12 +49,16 @@ typedef struct kvp_press_vtable {
     /* Decoding presses only. */
     kvp_status (*decode_step)(kvp_press *p, kvp_press_run *run, int *compressed);
     void (*reset)(kvp_press *p);
+    /* Presses that need an artefact (KVP_NEED_ARTEFACT): checks its tensors' names and
+     * shapes; errors go to the thread's message (kvp__error_tls). */
+    kvp_status (*check_artefact)(const kvp_press *p, const kvp_artefact *a);
 } kvp_press_vtable;
 
 struct kvp_press {
     const kvp_press_vtable *vt;
     double value[KVP_MAX_PARAMS]; /* by index of vt->info.params */
     kvp_press *inner;             /* the KVP_PARAM_PRESS parameter of wrappers */
+    kvp_artefact *artefact;       /* referenced, for presses that need one */
     void *state;                  /* per-press run-time state (decoding presses, random) */
     void (*free_state)(void *state);
 };

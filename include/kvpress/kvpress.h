@@ -413,7 +413,8 @@ enum {
     KVP_NEED_ROPE = 1u << 2,
     KVP_NEED_HIDDEN = 1u << 3,
     KVP_NEED_ATTENTION = 1u << 4,    /* satisfied by queries + RoPE (recomputed) */
-    KVP_NEED_WO = 1u << 5
+    KVP_NEED_WO = 1u << 5,
+    KVP_NEED_ARTEFACT = 1u << 6      /* a trained/calibrated artefact (kvp_press_set_artefact) */
 };
 
 typedef struct kvp_press_info {
@@ -449,6 +450,34 @@ KVP_API kvp_status kvp_press_get(const kvp_press *press, const char *name, doubl
 KVP_API kvp_status kvp_press_describe(const kvp_press *press, char *buf, size_t size);
 /* Clears per-layer state (decoding presses: step counters and buffers). */
 KVP_API void kvp_press_reset(kvp_press *press);
+
+/* ------------------------------------------------------------------------------------------
+ * Artefacts: trained or calibrated data some presses need (query statistics, Q-filters,
+ * gates, head patterns, budget curves). The format is safetensors (a JSON header naming each
+ * tensor's dtype, shape and byte range, then the data); each press documents the tensor names
+ * and shapes it reads, and tools/artefacts converts the published files. Tensors of dtype
+ * F32, F16 or BF16 can be read; other dtypes are listed but not readable.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct kvp_artefact kvp_artefact;
+
+/* Reads and validates a whole safetensors file (sizes, offsets, dtypes, shapes). */
+KVP_API kvp_status kvp_artefact_load(const char *path, kvp_artefact **artefact);
+/* The same from a buffer (copied). */
+KVP_API kvp_status kvp_artefact_load_memory(const void *data, size_t size,
+                                            kvp_artefact **artefact);
+KVP_API void kvp_artefact_destroy(kvp_artefact *artefact);
+KVP_API int kvp_artefact_tensor_count(const kvp_artefact *artefact);
+KVP_API const char *kvp_artefact_tensor_name(const kvp_artefact *artefact, int index);
+/* A host view of a tensor, valid while the artefact lives. */
+KVP_API kvp_status kvp_artefact_get(const kvp_artefact *artefact, const char *name,
+                                    kvp_tensor *tensor);
+/* A value of the file's __metadata__ (NULL when absent). */
+KVP_API const char *kvp_artefact_metadata(const kvp_artefact *artefact, const char *key);
+
+/* Gives a press the artefact it needs (checked now: names, shapes). The artefact is
+ * referenced, not copied: it must outlive the press. */
+KVP_API kvp_status kvp_press_set_artefact(kvp_press *press, kvp_artefact *artefact);
 
 /* Compresses one layer of the cache in place with a prefill press. Ratio 0 leaves the
  * layer untouched. On error the cache is unchanged. */

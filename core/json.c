@@ -12,7 +12,7 @@ typedef struct parser {
     int depth;
 } parser;
 
-static json_value *fail(parser *p, const char *what) {
+static kvp_json *fail(parser *p, const char *what) {
     if (p->err && !p->err[0]) snprintf(p->err, p->err_size, "JSON: %s at offset %zu", what, p->i);
     return NULL;
 }
@@ -21,8 +21,8 @@ static void ws(parser *p) {
     while (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r') p->i++;
 }
 
-static json_value *node(json_kind kind) {
-    json_value *v = calloc(1, sizeof *v);
+static kvp_json *node(kvp_json_kind kind) {
+    kvp_json *v = calloc(1, sizeof *v);
     if (v) v->kind = kind;
     return v;
 }
@@ -82,13 +82,13 @@ static char *parse_string(parser *p) {
     return out;
 }
 
-static json_value *parse_value(parser *p);
+static kvp_json *parse_value(parser *p);
 
-static int push(json_value *v, char *key, json_value *item) {
-    json_value **items = realloc(v->items, sizeof *items * (size_t)(v->count + 1));
+static int push(kvp_json *v, char *key, kvp_json *item) {
+    kvp_json **items = realloc(v->items, sizeof *items * (size_t)(v->count + 1));
     if (!items) return -1;
     v->items = items;
-    if (v->kind == JSON_OBJECT) {
+    if (v->kind == KVP_JSON_OBJECT) {
         char **keys = realloc(v->keys, sizeof *keys * (size_t)(v->count + 1));
         if (!keys) return -1;
         v->keys = keys;
@@ -98,9 +98,9 @@ static int push(json_value *v, char *key, json_value *item) {
     return 0;
 }
 
-static json_value *parse_container(parser *p, int object) {
+static kvp_json *parse_container(parser *p, int object) {
     char close = object ? '}' : ']';
-    json_value *v = node(object ? JSON_OBJECT : JSON_ARRAY);
+    kvp_json *v = node(object ? KVP_JSON_OBJECT : KVP_JSON_ARRAY);
     if (!v) return fail(p, "out of memory");
     p->i++;
     ws(p);
@@ -114,22 +114,22 @@ static json_value *parse_container(parser *p, int object) {
             ws(p);
             key = parse_string(p);
             if (!key) {
-                json_free(v);
+                kvp__json_free(v);
                 return fail(p, "expected a string key");
             }
             ws(p);
             if (p->s[p->i] != ':') {
                 free(key);
-                json_free(v);
+                kvp__json_free(v);
                 return fail(p, "expected ':'");
             }
             p->i++;
         }
-        json_value *item = parse_value(p);
+        kvp_json *item = parse_value(p);
         if (!item || push(v, key, item)) {
             free(key);
-            json_free(item);
-            json_free(v);
+            kvp__json_free(item);
+            kvp__json_free(v);
             return fail(p, "bad value");
         }
         ws(p);
@@ -141,62 +141,62 @@ static json_value *parse_container(parser *p, int object) {
             p->i++;
             return v;
         }
-        json_free(v);
+        kvp__json_free(v);
         return fail(p, object ? "expected ',' or '}'" : "expected ',' or ']'");
     }
 }
 
-static json_value *parse_value(parser *p) {
+static kvp_json *parse_value(parser *p) {
     ws(p);
     if (++p->depth > 64) return fail(p, "nested too deeply");
-    json_value *v = NULL;
+    kvp_json *v = NULL;
     char c = p->s[p->i];
     if (c == '{' || c == '[') {
         v = parse_container(p, c == '{');
     } else if (c == '"') {
         char *s = parse_string(p);
         if (!s) return fail(p, "bad string");
-        v = node(JSON_STRING);
+        v = node(KVP_JSON_STRING);
         if (v) v->string = s;
         else free(s);
     } else if (strncmp(p->s + p->i, "true", 4) == 0 || strncmp(p->s + p->i, "false", 5) == 0) {
         int t = c == 't';
         p->i += t ? 4 : 5;
-        v = node(JSON_BOOL);
+        v = node(KVP_JSON_BOOL);
         if (v) v->number = t;
     } else if (strncmp(p->s + p->i, "null", 4) == 0) {
         p->i += 4;
-        v = node(JSON_NULL);
+        v = node(KVP_JSON_NULL);
     } else if (strncmp(p->s + p->i, "NaN", 3) == 0) { /* Python's json module writes these */
         p->i += 3;
-        v = node(JSON_NUMBER);
+        v = node(KVP_JSON_NUMBER);
         if (v) v->number = 0.0 / 0.0;
     } else {
         char *end;
         double d = strtod(p->s + p->i, &end);
         if (end == p->s + p->i) return fail(p, "unexpected character");
         p->i = (size_t)(end - p->s);
-        v = node(JSON_NUMBER);
+        v = node(KVP_JSON_NUMBER);
         if (v) v->number = d;
     }
     p->depth--;
     return v;
 }
 
-json_value *json_parse(const char *text, char *err, size_t err_size) {
+kvp_json *kvp__json_parse(const char *text, char *err, size_t err_size) {
     if (err && err_size) err[0] = 0;
     parser p = {text, 0, err, err_size, 0};
-    json_value *v = parse_value(&p);
+    kvp_json *v = parse_value(&p);
     if (!v) return NULL;
     ws(&p);
     if (p.s[p.i]) {
-        json_free(v);
+        kvp__json_free(v);
         return fail(&p, "trailing characters");
     }
     return v;
 }
 
-json_value *json_parse_file(const char *path, char *err, size_t err_size) {
+kvp_json *kvp__json_parse_file(const char *path, char *err, size_t err_size) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, err_size, "%s: cannot open", path);
@@ -214,7 +214,7 @@ json_value *json_parse_file(const char *path, char *err, size_t err_size) {
     }
     fclose(f);
     text[size] = 0;
-    json_value *v = json_parse(text, err, err_size);
+    kvp_json *v = kvp__json_parse(text, err, err_size);
     free(text);
     if (!v && err && err_size) {
         char tmp[256];
@@ -224,10 +224,10 @@ json_value *json_parse_file(const char *path, char *err, size_t err_size) {
     return v;
 }
 
-void json_free(json_value *v) {
+void kvp__json_free(kvp_json *v) {
     if (!v) return;
     for (int i = 0; i < v->count; i++) {
-        json_free(v->items[i]);
+        kvp__json_free(v->items[i]);
         if (v->keys) free(v->keys[i]);
     }
     free(v->items);
@@ -236,8 +236,8 @@ void json_free(json_value *v) {
     free(v);
 }
 
-const json_value *json_get(const json_value *obj, const char *key) {
-    if (!obj || obj->kind != JSON_OBJECT) return NULL;
+const kvp_json *kvp__json_get(const kvp_json *obj, const char *key) {
+    if (!obj || obj->kind != KVP_JSON_OBJECT) return NULL;
     for (int i = 0; i < obj->count; i++)
         if (strcmp(obj->keys[i], key) == 0) return obj->items[i];
     return NULL;

@@ -45,6 +45,11 @@ static kvp_status check_kernels(kvp_context *ctx, const kvp_cuda_device_info *in
                      k->name, info->cc_major, info->cc_minor, KVP_CUDA_ARCHS);
             return kvp_cuda_error(ctx, err, what);
         }
+        if (k->block_size != KVP_GPU_WG)
+            return kvp__error(ctx, KVP_ERR_INTERNAL,
+                              "cuda: kernel kvp_%s was compiled for %d threads per block, the "
+                              "plans launch %d",
+                              k->name, k->block_size, KVP_GPU_WG);
         if (attr.maxThreadsPerBlock < k->block_size)
             return kvp__error(ctx, KVP_ERR_UNSUPPORTED,
                               "cuda: kernel kvp_%s runs at most %d threads per block on %s, it "
@@ -68,6 +73,7 @@ kvp_status kvp_cuda_context_create(kvp_context *ctx, int device_index) {
     c->sync_each_pass = sync && sync[0] && strcmp(sync, "0") != 0;
     c->caps.subgroup_size = info->warp_size;
     c->caps.max_workgroup_size = info->max_threads_per_block;
+    c->caps.compute_units = info->props.compute_units;
     for (int k = 0; k < 3; k++) c->caps.max_groups[k] = (uint32_t)info->max_grid[k];
     kvp__ctx_set_backend(ctx, c);
 
@@ -75,7 +81,12 @@ kvp_status kvp_cuda_context_create(kvp_context *ctx, int device_index) {
     kvp_status st = kvp_cuda_enter(ctx, &g);
     if (st == KVP_OK) {
         st = check_kernels(ctx, info);
-        if (st == KVP_OK) {
+        const kvp_cuda_native *native = kvp__ctx_native(ctx);
+        if (st == KVP_OK && native) {
+            /* kvp_context_create_cuda: the application's stream, which it keeps. */
+            c->stream = native->stream;
+            c->owns_stream = 0;
+        } else if (st == KVP_OK) {
             /* Non-blocking: the library's work must not serialise with the legacy default
              * stream of the application. */
             cudaError_t err = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
@@ -115,26 +126,6 @@ kvp_status kvp_cuda_synchronize(kvp_context *ctx) {
     KVP_TRY(kvp_cuda_enter(ctx, &g));
     cudaError_t err = cudaStreamSynchronize(c->stream);
     kvp_status st = err == cudaSuccess ? KVP_OK : kvp_cuda_error(ctx, err, "cudaStreamSynchronize");
-    kvp_cuda_leave(&g);
-    return st;
-}
-
-kvp_status kvp_cuda_context_adopt_stream(kvp_context *ctx, cudaStream_t stream) {
-    kvp_cuda_ctx *c = kvp_cuda_ctx_of(ctx);
-    kvp_cuda_guard g;
-    KVP_TRY(kvp_cuda_enter(ctx, &g));
-    kvp_status st = KVP_OK;
-    if (c->owns_stream) {
-        /* The context is new, so its own stream holds no work yet; drain it anyway rather
-         * than destroy a stream something might still be queued on. */
-        cudaError_t err = cudaStreamSynchronize(c->stream);
-        if (err == cudaSuccess) err = cudaStreamDestroy(c->stream);
-        if (err != cudaSuccess) st = kvp_cuda_error(ctx, err, "cudaStreamDestroy");
-    }
-    if (st == KVP_OK) {
-        c->stream = stream;
-        c->owns_stream = 0;
-    }
     kvp_cuda_leave(&g);
     return st;
 }

@@ -1,11 +1,13 @@
 /*
  * Running an op: the shared GPU planner (backends/gpu/gpu_plan.c) turns the call into passes;
- * this file gives each pass its buffers and launches it on the context's stream. The steps
- * are those of the OpenCL and Vulkan executors (plan, scratch, then per pass: resolve the
- * kernel, resolve the bindings, check the grid, dispatch), so what the OpenCL tests prove
- * about the plans carries over; what is CUDA-specific is checked here before each launch:
- * the pass must match the kernel's signature (parameter size, number of buffers), the grid
- * must fit the device, and every pointer must be aligned for the kernels' 32-bit loads.
+ * this file launches them in order on the context's stream, which also orders them (each
+ * sees the writes of the previous ones). The steps are those of the OpenCL runner
+ * (backends/opencl/cl_run.c): plan, scratch, bind the op's buffers (staging a range whose
+ * byte offset is not a multiple of 4), launch every pass, copy staged ranges the op wrote
+ * back. So what the OpenCL tests prove about the plans carries over, and what is specific to
+ * CUDA is checked before each launch: the pass must match the kernel's signature (parameter
+ * size, number of buffers), and the grid must fit the device. Nothing waits here; errors of
+ * queued work surface at the next blocking call (download, synchronize).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -23,113 +25,116 @@ void kvp_cuda_scratch_release(kvp_context *ctx) {
     }
 }
 
-/* Grows the context's scratch buffers to what the plan needs. Old buffers are released in
- * stream order, so passes queued earlier that still use them are unaffected. */
-static kvp_status ensure_scratch(kvp_context *ctx, const kvp_gpu_plan *plan) {
-    kvp_cuda_ctx *c = kvp_cuda_ctx_of(ctx);
-    if (plan->n_scratch < 0 || plan->n_scratch > KVP_GPU_MAX_SCRATCH)
-        return kvp__error(ctx, KVP_ERR_INTERNAL, "cuda: plan asks for %d scratch buffers (max %d)",
-                          plan->n_scratch, KVP_GPU_MAX_SCRATCH);
-    for (int k = 0; k < plan->n_scratch; k++) {
-        size_t need = plan->scratch_bytes[k];
-        kvp_cuda_scratch *s = &c->scratch[k];
-        if (need == 0 || (s->ptr && s->size >= need)) continue;
-        /* Geometric growth: slowly growing sequences do not reallocate on every call. */
-        size_t want = need;
-        if (s->size && want < s->size + s->size / 2) want = s->size + s->size / 2;
-        if (kvp__alloc_should_fail(ctx))
-            return kvp__error(ctx, KVP_ERR_OUT_OF_DEVICE_MEMORY,
-                              "out of device memory allocating %zu bytes of scratch (simulated)",
-                              need);
-        void *p = NULL;
-        int pooled = 0;
-        size_t got = want;
-        kvp_status st = kvp_cuda_malloc(ctx, want, &p, &pooled, "plan scratch");
-        if (st != KVP_OK && want != need) {
-            got = need;
-            st = kvp_cuda_malloc(ctx, need, &p, &pooled, "plan scratch");
-        }
-        if (st != KVP_OK) return st;
-        kvp_cuda_free(ctx, s->ptr, pooled);
-        s->ptr = p;
-        s->size = got;
+/* Grows scratch buffer k to `bytes`. The old buffer is released in stream order, so passes
+ * queued earlier that still use it are unaffected. */
+static kvp_status ensure_scratch(kvp_context *ctx, int k, size_t bytes) {
+    kvp_cuda_scratch *s = &kvp_cuda_ctx_of(ctx)->scratch[k];
+    if (bytes == 0 || (s->ptr && s->size >= bytes)) return KVP_OK;
+    /* Grow by half again at least, so that slowly growing sizes do not reallocate each call. */
+    size_t want = bytes;
+    if (s->size && want < s->size + s->size / 2) want = s->size + s->size / 2;
+    if (kvp__alloc_should_fail(ctx))
+        return kvp__error(ctx, KVP_ERR_OUT_OF_DEVICE_MEMORY,
+                          "out of device memory allocating %zu bytes of scratch (simulated)", bytes);
+    void *p = NULL;
+    int pooled = 0;
+    kvp_status st = kvp_cuda_malloc(ctx, want, &p, &pooled, "plan scratch");
+    if (st != KVP_OK && want != bytes) {
+        want = bytes;
+        st = kvp_cuda_malloc(ctx, want, &p, &pooled, "plan scratch");
     }
+    if (st != KVP_OK) return st;
+    kvp_cuda_free(ctx, s->ptr, pooled);
+    s->ptr = p;
+    s->size = want;
     return KVP_OK;
 }
 
-/* The device address a pass binding refers to: an op binding (buffer + byte offset) or one
- * of the context's scratch buffers. */
-static kvp_status resolve_binding(kvp_context *ctx, const kvp_op_call *call,
-                                  const kvp_gpu_plan *plan, const kvp_gpu_pass *pass, int slot,
-                                  void **out) {
+/* An op binding as the kernels see it. */
+typedef struct bound {
+    char *ptr;      /* the device address passed to the kernels */
+    void *staged;   /* a temporary holding the range when its address is not 4-byte aligned */
+    int staged_pooled;
+    char *origin;   /* where the staged range lives */
+    size_t bytes;
+} bound;
+
+/* Binds op binding i. Kernels read 32-bit words; a range at an address that is not a
+ * multiple of 4 (a 16-bit tensor at an odd element) is staged through an aligned temporary
+ * and, if the op writes the binding, copied back afterwards. */
+static kvp_status bind_op_buffer(kvp_context *ctx, const kvp_binding *bd, bound *out) {
     const kvp_cuda_ctx *c = kvp_cuda_ctx_of(ctx);
-    int b = pass->binding[slot];
-    char *p;
-    if (b >= 0) {
-        if (b >= call->n_bindings)
-            return kvp__error(ctx, KVP_ERR_INTERNAL,
-                              "cuda: kernel %s binding %d refers to op binding %d of %d",
-                              pass->kernel, slot, b, call->n_bindings);
-        p = (char *)kvp_cuda_buffer_ptr(call->bindings[b].buffer) + call->bindings[b].offset;
-    } else {
-        int k = -1 - b;
-        if (k >= plan->n_scratch || !c->scratch[k].ptr)
-            return kvp__error(ctx, KVP_ERR_INTERNAL,
-                              "cuda: kernel %s binding %d refers to scratch %d of %d",
-                              pass->kernel, slot, k, plan->n_scratch);
-        p = c->scratch[k].ptr;
+    const kvp_cuda_buffer *b = kvp__buffer_handle(bd->buffer);
+    memset(out, 0, sizeof *out);
+    char *p = (char *)b->ptr + bd->offset;
+    if ((uintptr_t)p % 4 == 0) {
+        out->ptr = p;
+        return KVP_OK;
     }
-    /* Kernels read buffers as 32-bit words; a misaligned address would be a device fault
-     * that kills the whole CUDA context, so refuse it here. Only caller memory (a wrapped
-     * pointer or binding offset) can be misaligned. */
-    if ((uintptr_t)p % 4 != 0)
-        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
-                          "cuda: kernel %s binding %d: device address %p is not 4-byte aligned",
-                          pass->kernel, slot, (void *)p);
-    *out = p;
+    out->origin = p;
+    out->bytes = b->size - bd->offset;
+    size_t alloc = (out->bytes + 3) & ~(size_t)3;
+    KVP_TRY(kvp_cuda_malloc(ctx, alloc ? alloc : 4, &out->staged, &out->staged_pooled,
+                            "a staged binding"));
+    cudaError_t err = cudaMemcpyAsync(out->staged, p, out->bytes, cudaMemcpyDeviceToDevice,
+                                      c->stream);
+    if (err != cudaSuccess) {
+        kvp_status st = kvp_cuda_error(ctx, err, "cudaMemcpyAsync (staging)");
+        kvp_cuda_free(ctx, out->staged, out->staged_pooled);
+        out->staged = NULL;
+        return st;
+    }
+    out->ptr = out->staged;
     return KVP_OK;
 }
 
-static kvp_status launch_pass(kvp_context *ctx, const kvp_op_call *call, const kvp_gpu_plan *plan,
-                              int index) {
+static kvp_status launch(kvp_context *ctx, const kvp_op_call *call, const kvp_gpu_plan *plan,
+                         int index, const bound *ops_bound) {
     const kvp_cuda_ctx *c = kvp_cuda_ctx_of(ctx);
-    const kvp_gpu_pass *pass = &plan->pass[index];
+    const kvp_gpu_pass *ps = &plan->pass[index];
     const char *op = kvp__op_name(call->op);
 
-    const kvp_cuda_kernel *k = kvp_cuda_kernel_find(pass->kernel);
+    const kvp_cuda_kernel *k = kvp_cuda_kernel_find(ps->kernel);
     if (!k)
         return kvp__error(ctx, KVP_ERR_UNSUPPORTED,
                           "cuda: this build has no CUDA kernel '%s' (pass %d of op %s); add "
                           "shaders/cuda/%s.cu",
-                          pass->kernel ? pass->kernel : "(null)", index, op,
-                          pass->kernel ? pass->kernel : "?");
-    if (pass->n_bindings != k->n_buffers || pass->params_size != k->params_size)
+                          ps->kernel ? ps->kernel : "(null)", index, op,
+                          ps->kernel ? ps->kernel : "?");
+    if (ps->n_bindings != k->n_buffers || ps->params_size != k->params_size)
         return kvp__error(ctx, KVP_ERR_INTERNAL,
                           "cuda: pass %d of op %s gives kernel %s %d buffers and %zu parameter "
                           "bytes; the kernel takes %d and %zu",
-                          index, op, k->name, pass->n_bindings, pass->params_size, k->n_buffers,
+                          index, op, k->name, ps->n_bindings, ps->params_size, k->n_buffers,
                           k->params_size);
 
     /* An empty grid is an empty pass (CUDA rejects a zero dimension). */
-    if (pass->groups[0] == 0 || pass->groups[1] == 0 || pass->groups[2] == 0) return KVP_OK;
+    if (ps->groups[0] == 0 || ps->groups[1] == 0 || ps->groups[2] == 0) return KVP_OK;
     for (int d = 0; d < 3; d++)
-        if (pass->groups[d] > c->caps.max_groups[d])
+        if (ps->groups[d] > c->caps.max_groups[d])
             return kvp__error(ctx, KVP_ERR_UNSUPPORTED,
                               "cuda: kernel %s (op %s) needs a grid of %u x %u x %u blocks; the "
                               "device allows %u x %u x %u",
-                              k->name, op, pass->groups[0], pass->groups[1], pass->groups[2],
+                              k->name, op, ps->groups[0], ps->groups[1], ps->groups[2],
                               c->caps.max_groups[0], c->caps.max_groups[1], c->caps.max_groups[2]);
 
     void *ptrs[KVP_GPU_MAX_PASS_BINDINGS];
     void *args[1 + KVP_GPU_MAX_PASS_BINDINGS];
     /* The parameter block is passed by value: cudaLaunchKernel copies params_size bytes. */
-    args[0] = (void *)pass->params;
-    for (int i = 0; i < pass->n_bindings; i++) {
-        KVP_TRY(resolve_binding(ctx, call, plan, pass, i, &ptrs[i]));
+    args[0] = (void *)ps->params;
+    for (int i = 0; i < ps->n_bindings; i++) {
+        int src = ps->binding[i];
+        if (src >= 0 ? src >= call->n_bindings : (-1 - src >= plan->n_scratch))
+            return kvp__error(ctx, KVP_ERR_INTERNAL,
+                              "cuda: kernel %s binding %d refers to %s %d, which the op does not "
+                              "have",
+                              k->name, i, src >= 0 ? "op binding" : "scratch",
+                              src >= 0 ? src : -1 - src);
+        ptrs[i] = src >= 0 ? (void *)ops_bound[src].ptr : c->scratch[-1 - src].ptr;
         args[1 + i] = &ptrs[i];
     }
 
-    dim3 grid = {pass->groups[0], pass->groups[1], pass->groups[2]};
+    dim3 grid = {ps->groups[0], ps->groups[1], ps->groups[2]};
     dim3 block = {(unsigned)k->block_size, 1, 1};
     cudaError_t err = cudaLaunchKernel(k->fn, grid, block, args, 0, c->stream);
     /* Launch errors are also reported through the last-error slot; a fault of an earlier
@@ -151,13 +156,30 @@ kvp_status kvp_cuda_run(kvp_context *ctx, const kvp_op_call *call) {
     kvp_gpu_plan plan;
     memset(&plan, 0, sizeof plan);
     KVP_TRY(kvp_gpu_plan_op(ctx, call, &c->caps, &plan));
-    if (plan.n_passes < 0 || plan.n_passes > KVP_GPU_MAX_PASSES)
-        return kvp__error(ctx, KVP_ERR_INTERNAL, "cuda: plan of op %s has %d passes",
-                          kvp__op_name(call->op), plan.n_passes);
+    if (plan.n_passes < 0 || plan.n_passes > KVP_GPU_MAX_PASSES || plan.n_scratch < 0 ||
+        plan.n_scratch > KVP_GPU_MAX_SCRATCH)
+        return kvp__error(ctx, KVP_ERR_INTERNAL, "cuda: plan of op %s has %d passes, %d scratch",
+                          kvp__op_name(call->op), plan.n_passes, plan.n_scratch);
     kvp_cuda_guard g;
     KVP_TRY(kvp_cuda_enter(ctx, &g));
-    kvp_status st = ensure_scratch(ctx, &plan);
-    for (int i = 0; st == KVP_OK && i < plan.n_passes; i++) st = launch_pass(ctx, call, &plan, i);
+    kvp_status s = KVP_OK;
+    for (int k = 0; k < plan.n_scratch && s == KVP_OK; k++)
+        s = ensure_scratch(ctx, k, plan.scratch_bytes[k]);
+
+    bound b[KVP_MAX_BINDINGS];
+    memset(b, 0, sizeof b);
+    for (int i = 0; i < call->n_bindings && s == KVP_OK; i++)
+        s = bind_op_buffer(ctx, &call->bindings[i], &b[i]);
+    for (int p = 0; p < plan.n_passes && s == KVP_OK; p++) s = launch(ctx, call, &plan, p, b);
+    for (int i = 0; i < call->n_bindings; i++) {
+        if (!b[i].staged) continue;
+        if (s == KVP_OK && (plan.written & (1u << i))) {
+            cudaError_t err = cudaMemcpyAsync(b[i].origin, b[i].staged, b[i].bytes,
+                                              cudaMemcpyDeviceToDevice, c->stream);
+            if (err != cudaSuccess) s = kvp_cuda_error(ctx, err, "cudaMemcpyAsync (staging)");
+        }
+        kvp_cuda_free(ctx, b[i].staged, b[i].staged_pooled);
+    }
     kvp_cuda_leave(&g);
-    return st;
+    return s;
 }

@@ -85,11 +85,14 @@ typedef struct kvp_cuda_guard {
 kvp_status kvp_cuda_enter(kvp_context *ctx, kvp_cuda_guard *guard);
 void kvp_cuda_leave(const kvp_cuda_guard *guard);
 
+/* What kvp_context_create_cuda hands to context_create (through kvp__ctx_native). */
+typedef struct kvp_cuda_native {
+    cudaStream_t stream;
+} kvp_cuda_native;
+
 kvp_status kvp_cuda_context_create(kvp_context *ctx, int device_index);
 void kvp_cuda_context_destroy(kvp_context *ctx);
 kvp_status kvp_cuda_synchronize(kvp_context *ctx);
-/* Replaces the context's own stream by a caller's (which the context will not destroy). */
-kvp_status kvp_cuda_context_adopt_stream(kvp_context *ctx, cudaStream_t stream);
 
 /* ---- memory (cuda_buffer.c) ----------------------------------------------------------------- */
 

@@ -75,16 +75,8 @@ kvp_status kvp_context_create_cuda(int device_index, kvp_cuda_stream stream,
     kvp_device *dev = find_device(device_index);
     if (!dev) return no_device(device_index);
     KVP_TRY(check_stream(device_index, (cudaStream_t)stream));
-    kvp_context *ctx = NULL;
-    KVP_TRY(kvp_context_create(dev, options, &ctx));
-    kvp_status st = kvp_cuda_context_adopt_stream(ctx, (cudaStream_t)stream);
-    if (st != KVP_OK) {
-        kvp__error_tls(st, "kvp_context_create_cuda: %s", kvp_context_last_error(ctx));
-        kvp_context_destroy(ctx);
-        return st;
-    }
-    *context = ctx;
-    return KVP_OK;
+    kvp_cuda_native native = {.stream = (cudaStream_t)stream};
+    return kvp__context_create_native(dev, options, &native, context);
 }
 
 static int is_cuda_context(const kvp_context *ctx) {

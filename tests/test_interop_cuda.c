@@ -217,7 +217,8 @@ START_TEST(test_wrap_compress_matches_cpu) {
         ck_assert_int_eq(kvp_cache_read(ref, 0, j, kr, NULL, pr), KVP_OK);
         ck_assert_int_eq(kvp_cache_read(cache, 0, j, kg, NULL, pg), KVP_OK);
         /* Zero copy: the library's view is the caller's memory. */
-        CUDA_OK(cudaMemcpy(kc, (char *)k_dev + j * block, (size_t)len * row, cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(kc, (char *)k_dev + j * block, (size_t)len * row,
+                           cudaMemcpyDeviceToHost));
         ck_assert_int_eq(memcmp(kc, kg, (size_t)len * row), 0);
         int same = 0;
         for (int64_t a = 0, b = 0; a < len && b < len;) {
@@ -265,7 +266,8 @@ START_TEST(test_stream_order_and_attention) {
     float *pinned = NULL;
     CUDA_OK(cudaMallocHost((void **)&pinned, HK * block));
     memset(pinned, 0, HK * block);
-    for (int j = 0; j < HK; j++) memcpy((char *)pinned + j * block, k_host + (size_t)j * N * D, N * row);
+    for (int j = 0; j < HK; j++)
+        memcpy((char *)pinned + j * block, k_host + (size_t)j * N * D, N * row);
 
     cudaStream_t stream;
     CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));

@@ -35,7 +35,8 @@ static kvp_status ensure_scratch(kvp_context *ctx, int k, size_t bytes) {
     if (s->size && want < s->size + s->size / 2) want = s->size + s->size / 2;
     if (kvp__alloc_should_fail(ctx))
         return kvp__error(ctx, KVP_ERR_OUT_OF_DEVICE_MEMORY,
-                          "out of device memory allocating %zu bytes of scratch (simulated)", bytes);
+                          "out of device memory allocating %zu bytes of scratch (simulated)",
+                          bytes);
     void *p = NULL;
     int pooled = 0;
     kvp_status st = kvp_cuda_malloc(ctx, want, &p, &pooled, "plan scratch");

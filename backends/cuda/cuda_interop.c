@@ -52,8 +52,8 @@ static kvp_status check_stream(int ordinal, cudaStream_t stream) {
         char msg[320];
         kvp_cuda_format_error(msg, sizeof msg, err, "cudaStreamGetDevice");
         (void)cudaGetLastError();
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_context_create_cuda: not a usable stream: %s",
-                              msg);
+        return kvp__error_tls(KVP_ERR_INVALID_ARG,
+                              "kvp_context_create_cuda: not a usable stream: %s", msg);
     }
     if (err != cudaSuccess) return kvp_cuda_error(NULL, err, "cudaStreamGetDevice");
     if (dev != ordinal)
@@ -90,8 +90,8 @@ kvp_status kvp_buffer_wrap_cuda(kvp_context *ctx, void *device_ptr, size_t bytes
     *buffer = NULL;
     if (!ctx) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s: context is NULL", who);
     if (!is_cuda_context(ctx))
-        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: the context runs on the %s backend, not cuda",
-                          who, ctx->ops->name);
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                          "%s: the context runs on the %s backend, not cuda", who, ctx->ops->name);
     if (!device_ptr || bytes == 0)
         return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: pointer is NULL or size 0", who);
     if ((uintptr_t)device_ptr % 16)
@@ -122,7 +122,8 @@ kvp_status kvp_buffer_wrap_cuda(kvp_context *ctx, void *device_ptr, size_t bytes
 
 kvp_status kvp_buffer_get_cuda_pointer(const kvp_buffer *buffer, void **device_ptr) {
     if (!device_ptr)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_buffer_get_cuda_pointer: device_ptr is NULL");
+        return kvp__error_tls(KVP_ERR_INVALID_ARG,
+                              "kvp_buffer_get_cuda_pointer: device_ptr is NULL");
     *device_ptr = NULL;
     if (!buffer)
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_buffer_get_cuda_pointer: buffer is NULL");

@@ -364,8 +364,9 @@ std::string run_block(const kvp_sim_uint3 &block, const kvp_sim_uint3 &bdim,
         if (done > 0 || mixed) {
             char msg[200];
             snprintf(msg, sizeof msg,
-                     "barrier divergence: %u threads wait at a __syncthreads, %u finished%s", waiting,
-                     done, mixed ? ", and the waiting ones are at different barriers" : "");
+                     "barrier divergence: %u threads wait at a __syncthreads, %u finished%s",
+                     waiting, done,
+                     mixed ? ", and the waiting ones are at different barriers" : "");
             return msg;
         }
         for (unsigned t = 0; t < n; t++) resume(t);
@@ -580,7 +581,8 @@ cudaError_t cudaStreamCreate(cudaStream_t *st) { return cudaStreamCreateWithFlag
 cudaError_t cudaStreamDestroy(cudaStream_t st) {
     SIM_ENTER();
     Stream *x = stream_of(st);
-    if (!x || x == sim().legacy[(size_t)x->device].get()) return fail(cudaErrorInvalidResourceHandle);
+    if (!x || x == sim().legacy[(size_t)x->device].get())
+        return fail(cudaErrorInvalidResourceHandle);
     flush(x); /* queued work still completes */
     auto &v = sim().streams;
     for (size_t i = 0; i < v.size(); i++)

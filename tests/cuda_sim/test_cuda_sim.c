@@ -5,6 +5,7 @@
  * application's current device — and what the backend must do about it.
  */
 #include <check.h>
+#include <threads.h>
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,54 @@ START_TEST(test_overlapping_copy) {
 }
 END_TEST
 
+/* Contexts are independent: one per device, each used from its own thread at the same time,
+ * each thread with another device current. Check's assertions are for the main thread only,
+ * so the threads report a count of wrong results. */
+static int thread_work(void *arg) {
+    int dev = *(int *)arg;
+    if (cudaSetDevice(1 - dev) != cudaSuccess) return 1000;
+    char name[16];
+    snprintf(name, sizeof name, "cuda%d", dev);
+    kvp_device *d = NULL;
+    kvp_context *ctx = NULL;
+    if (kvp_device_by_name(name, &d) != KVP_OK || kvp_context_create(d, NULL, &ctx) != KVP_OK)
+        return 1000;
+    int bad = 0;
+    float s[N], w[N], r[N];
+    kvp_buffer *bs = NULL, *bw = NULL;
+    if (kvp_buffer_alloc(ctx, sizeof s, &bs) != KVP_OK ||
+        kvp_buffer_alloc(ctx, sizeof w, &bw) != KVP_OK)
+        bad = 1000;
+    for (int it = 0; it < 20 && !bad; it++) {
+        for (int i = 0; i < N; i++) s[i] = (float)(i + it + dev), w[i] = 2.0f;
+        if (kvp_buffer_upload(ctx, bs, 0, s, sizeof s) != KVP_OK ||
+            kvp_buffer_upload(ctx, bw, 0, w, sizeof w) != KVP_OK ||
+            score_map(ctx, bs, bw) != KVP_OK ||
+            kvp_buffer_download(ctx, bs, 0, r, sizeof r) != KVP_OK) {
+            bad = 1000;
+            break;
+        }
+        for (int i = 0; i < N; i++) bad += r[i] != (3.0f * (float)(i + it + dev) + 1.0f) * 2.0f;
+        int cur = -1;
+        if (cudaGetDevice(&cur) != cudaSuccess || cur != 1 - dev) bad++;
+    }
+    kvp_buffer_free(bs);
+    kvp_buffer_free(bw);
+    kvp_context_destroy(ctx);
+    return bad;
+}
+
+START_TEST(test_threads) {
+    thrd_t t[2];
+    int devs[2] = {0, 1}, res[2] = {-1, -1};
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(thrd_create(&t[i], thread_work, &devs[i]), thrd_success);
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(thrd_join(t[i], &res[i]), thrd_success);
+    ck_assert_int_eq(res[0], 0);
+    ck_assert_int_eq(res[1], 0);
+}
+END_TEST
+
 /* KVP_CUDA_SYNC=1 waits after every kernel (to find the one that faults); results stay the same. */
 START_TEST(test_sync_each_pass) {
     setenv("KVP_CUDA_SYNC", "1", 1);
@@ -227,6 +276,7 @@ int main(void) {
     tcase_add_test(tc, test_interop_other_device);
     tcase_add_loop_test(tc, test_overlapping_copy, 0, 2);
     tcase_add_test(tc, test_sync_each_pass);
+    tcase_add_test(tc, test_threads);
     suite_add_tcase(s, tc);
     tc = tcase_create("lost");
     tcase_add_test(tc, test_fault_is_device_lost);

@@ -4,7 +4,7 @@
 extern "C" __global__ void KVP_CUDA_BOUNDS kvp_attention_decode(kvp_p_attention_split p,
                                                                 const uint *q, const uint *K,
                                                                 const uint *V, const int *meta,
-                                                                const int *pos, float *part) {
+                                                                const int *pos, float *dst) {
 #define KVP_DECLS
 #include "../common/attention_decode.inc"
 #undef KVP_DECLS

@@ -1,7 +1,7 @@
 /* CUDA entry point of shaders/common/attn_colsum_accum.inc. */
 #include "kvp_cuda_wrapper.cuh"
 
-extern "C" __global__ void KVP_CUDA_BOUNDS kvp_attn_colsum_accum(kvp_p_attn_colsum p,
+extern "C" __global__ void KVP_CUDA_BOUNDS kvp_attn_colsum_accum(kvp_p_attn_colsum_pass p,
                                                                  const float *q, const uint *K,
                                                                  const int *meta, const int *pos,
                                                                  const float *stats, float *res) {

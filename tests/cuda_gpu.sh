@@ -51,7 +51,7 @@ fi
 tool=$build/tools/kvpress-tool
 step "kvpress-tool info lists a CUDA device" sh -c "'$tool' info && '$tool' info | grep -Eq '^  cuda +available'"
 export KVP_TEST_BACKEND=cuda
-for t in test_api test_ops test_presses test_gpu_ops; do
+for t in test_api test_ops test_presses; do
     if [ -x "$build/tests/$t" ]; then step "$t on cuda" "$build/tests/$t"; fi
 done
 step "zero-copy interop (test_interop_cuda)" "$build/tests/test_interop_cuda"
@@ -63,10 +63,10 @@ fi
 
 if [ "${SANITIZE:-1}" != 0 ] && command -v compute-sanitizer >/dev/null; then
     # Out-of-bounds and misaligned accesses, shared-memory races, barrier misuse, reads of
-    # device memory nobody wrote: on every op of the GPU op table.
+    # device memory nobody wrote: on every case of the op table.
     for tool_name in memcheck racecheck synccheck initcheck; do
-        step "compute-sanitizer $tool_name, test_gpu_ops" compute-sanitizer --tool "$tool_name" \
-            --error-exitcode 9 "$build/tests/test_gpu_ops"
+        step "compute-sanitizer $tool_name, test_ops" compute-sanitizer --tool "$tool_name" \
+            --error-exitcode 9 "$build/tests/test_ops"
     done
     step "compute-sanitizer memcheck, test_interop_cuda" compute-sanitizer --tool memcheck \
         --error-exitcode 9 "$build/tests/test_interop_cuda"

@@ -1,6 +1,6 @@
 /* CUDA contexts: a device ordinal and a stream per kvp_context. Every backend call makes the
  * context's device current for its duration (kvp_cuda_enter/leave), so contexts on different
- * devices can be used from any thread, and restores the caller's current device. */
+ * devices can be used from any thread, and gives the thread its own context back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +13,17 @@
 
 kvp_status kvp_cuda_enter(kvp_context *ctx, kvp_cuda_guard *guard) {
     const kvp_cuda_ctx *c = kvp_cuda_ctx_of(ctx);
+    const kvp_cuda_driver *drv = kvp_cuda_driver_get();
     guard->switched = 0;
     guard->prev = -1;
+    guard->prev_ctx = NULL;
     KVP_CUDA_CHECK(ctx, cudaGetDevice(&guard->prev));
-    if (guard->prev != c->device) {
+    /* With the driver reachable, compare contexts: the thread may have no context at all, or
+     * a context of its own on the right device, where the stream would not be valid. */
+    int switch_needed = guard->prev != c->device;
+    if (drv && c->primary && drv->ctx_get_current(&guard->prev_ctx) == CUDA_SUCCESS)
+        switch_needed = guard->prev_ctx != c->primary;
+    if (switch_needed) {
         KVP_CUDA_CHECK(ctx, cudaSetDevice(c->device));
         guard->switched = 1;
     }
@@ -24,7 +31,24 @@ kvp_status kvp_cuda_enter(kvp_context *ctx, kvp_cuda_guard *guard) {
 }
 
 void kvp_cuda_leave(const kvp_cuda_guard *guard) {
-    if (guard->switched && cudaSetDevice(guard->prev) != cudaSuccess) (void)cudaGetLastError();
+    if (!guard->switched) return;
+    const kvp_cuda_driver *drv = kvp_cuda_driver_get();
+    if (drv && guard->prev_ctx) {
+        /* Exactly the context the thread had; the runtime's current device follows it. */
+        if (drv->ctx_set_current(guard->prev_ctx) != CUDA_SUCCESS) (void)cudaGetLastError();
+        return;
+    }
+    if (drv) {
+        /* No context was current: restore the runtime's device only if its primary context
+         * exists already, rather than create one on a device the thread never used. */
+        CUdevice dev;
+        unsigned int flags = 0;
+        int active = 0;
+        if (drv->device_get(&dev, guard->prev) == CUDA_SUCCESS &&
+            drv->primary_ctx_get_state(dev, &flags, &active) == CUDA_SUCCESS && !active)
+            return;
+    }
+    if (cudaSetDevice(guard->prev) != cudaSuccess) (void)cudaGetLastError();
 }
 
 /* Fails early, with the reason, when this build carries no code the device can run (e.g. a
@@ -81,6 +105,10 @@ kvp_status kvp_cuda_context_create(kvp_context *ctx, int device_index) {
     kvp_status st = kvp_cuda_enter(ctx, &g);
     if (st == KVP_OK) {
         st = check_kernels(ctx, info);
+        /* check_kernels initialised the runtime on the device: its primary context is current. */
+        const kvp_cuda_driver *drv = kvp_cuda_driver_get();
+        if (st == KVP_OK && drv && drv->ctx_get_current(&c->primary) != CUDA_SUCCESS)
+            c->primary = NULL;
         const kvp_cuda_native *native = kvp__ctx_native(ctx);
         if (st == KVP_OK && native) {
             /* kvp_context_create_cuda: the application's stream, which it keeps. */

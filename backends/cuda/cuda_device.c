@@ -1,5 +1,6 @@
-/* Probing the CUDA devices. This is the backend's only process-wide state: filled once by
- * kvp_cuda_probe (called under the registry's once-flag) and read-only afterwards. Probing
+/* Probing the CUDA devices. This is the backend's only process-wide state (the devices and
+ * a few driver entry points): filled once by kvp_cuda_probe (called under the registry's
+ * once-flag) and read-only afterwards. Probing
  * never aborts: no driver or no device means zero devices and a reason for `info`. */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,40 @@ static struct {
     int valid[KVP_CUDA_MAX_DEVICES];
     kvp_cuda_device_info info[KVP_CUDA_MAX_DEVICES];
 } devices;
+
+static kvp_cuda_driver driver_fns;
+static int driver_ok;
+
+const kvp_cuda_driver *kvp_cuda_driver_get(void) { return driver_ok ? &driver_fns : NULL; }
+
+/* One driver function by name, as of the CUDA 12.0 driver API. */
+static int entry_point(const char *name, void **fn) {
+    *fn = NULL;
+#if CUDART_VERSION >= 12050
+    enum cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    cudaError_t err = cudaGetDriverEntryPointByVersion(name, fn, 12000, cudaEnableDefault, &found);
+    if (err != cudaSuccess || found != cudaDriverEntryPointSuccess) {
+        (void)cudaGetLastError();
+        *fn = NULL;
+    }
+#else
+    (void)name;
+#endif
+    return *fn != NULL;
+}
+
+static void find_driver(void) {
+    void *f[4];
+    driver_ok = entry_point("cuCtxGetCurrent", &f[0]) && entry_point("cuCtxSetCurrent", &f[1]) &&
+                entry_point("cuDeviceGet", &f[2]) &&
+                entry_point("cuDevicePrimaryCtxGetState", &f[3]);
+    if (!driver_ok) return;
+    /* Function pointers from the runtime's untyped table, as the CUDA samples do it. */
+    memcpy(&driver_fns.ctx_get_current, &f[0], sizeof f[0]);
+    memcpy(&driver_fns.ctx_set_current, &f[1], sizeof f[1]);
+    memcpy(&driver_fns.device_get, &f[2], sizeof f[2]);
+    memcpy(&driver_fns.primary_ctx_get_state, &f[3], sizeof f[3]);
+}
 
 static void version_text(char *buf, size_t size, int v) {
     /* CUDA encodes 13.0 as 13000. */
@@ -107,6 +142,7 @@ kvp_status kvp_cuda_probe(int *n_devices, char *reason, size_t reason_size) {
         return KVP_OK;
     }
     if (count > KVP_CUDA_MAX_DEVICES) count = KVP_CUDA_MAX_DEVICES;
+    find_driver();
     int usable = 0;
     char first_error[256] = "";
     for (int i = 0; i < count; i++) {

@@ -11,6 +11,7 @@
 #ifndef KVP_CUDA_INTERNAL_H
 #define KVP_CUDA_INTERNAL_H
 
+#include <cuda.h>
 #include <cuda_runtime_api.h>
 
 #include "../../core/internal.h"
@@ -48,6 +49,18 @@ typedef struct kvp_cuda_device_info {
     int memory_pools;        /* cudaMallocAsync is supported */
 } kvp_cuda_device_info;
 
+/* Driver functions, found through the runtime (cudaGetDriverEntryPointByVersion) so that the
+ * library does not link libcuda, that let a call leave the calling thread's CUDA state as it
+ * found it (see kvp_cuda_enter). NULL when the runtime cannot provide all of them. */
+typedef struct kvp_cuda_driver {
+    CUresult (*ctx_get_current)(CUcontext *ctx);
+    CUresult (*ctx_set_current)(CUcontext ctx);
+    CUresult (*device_get)(CUdevice *device, int ordinal);
+    CUresult (*primary_ctx_get_state)(CUdevice device, unsigned int *flags, int *active);
+} kvp_cuda_driver;
+
+const kvp_cuda_driver *kvp_cuda_driver_get(void);
+
 kvp_status kvp_cuda_probe(int *n_devices, char *reason, size_t reason_size);
 kvp_status kvp_cuda_device_props(int index, kvp_device_props *props);
 /* NULL when index is not a probed device. */
@@ -62,6 +75,7 @@ typedef struct kvp_cuda_scratch {
 
 typedef struct kvp_cuda_ctx {
     int device;              /* CUDA device ordinal */
+    CUcontext primary;       /* the device's primary context (NULL: driver not reachable) */
     cudaStream_t stream;
     int owns_stream;         /* 0 for a caller's stream (kvp_context_create_cuda) */
     int memory_pools;        /* allocate with cudaMallocAsync / cudaFreeAsync */
@@ -75,10 +89,13 @@ static inline kvp_cuda_ctx *kvp_cuda_ctx_of(const kvp_context *ctx) {
 }
 
 /* Makes the context's device current on the calling thread for the duration of one backend
- * call and restores the caller's device afterwards (an application's current device is its
- * own state: the library must not change it behind its back). */
+ * call, and afterwards gives the thread back the context it had (an application's current
+ * device is its own state). A thread that had no context current is not given one on a
+ * device it never used: that would create a primary context there, hundreds of MB of device
+ * memory. */
 typedef struct kvp_cuda_guard {
-    int prev;
+    int prev;            /* the runtime's current device before the call */
+    CUcontext prev_ctx;  /* the driver's current context before the call (NULL: none) */
     int switched;
 } kvp_cuda_guard;
 

@@ -54,6 +54,8 @@ void kvp_sim_set_memory_limit(size_t bytes);   /* per device; 0 = the default (8
 void kvp_sim_fail_next_launch(int cuda_error); /* the next cudaLaunchKernel fails so */
 void kvp_sim_set_kernel_image(int present);    /* 0: cudaFuncGetAttributes has no image */
 long kvp_sim_launch_count(void);
+int kvp_sim_primary_context(int device);        /* 1 when the device's primary context exists */
+void kvp_sim_forget_primary_context(int device); /* as in a process that never used the device */
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,9 @@
  *
  * Devices: KVP_CUDA_SIM_DEVICES (default 1; 0 = no device). Even devices support memory pools
  * (cudaMallocAsync), odd ones do not, so a two-device run exercises both allocation paths.
+ * Contexts: each device has a primary context, created by cudaSetDevice or the first call that
+ * needs one; a thread has a current context (or none) that the driver entry points
+ * cuCtxGetCurrent/cuCtxSetCurrent read and set, and the runtime's current device follows it.
  * Device memory is host memory with guard bytes behind every allocation, filled with 0xff
  * (NaN as floats, -1 as ints) so that a kernel reading memory nobody wrote is noticed.
  *
@@ -12,6 +15,7 @@
  * __syncthreads; a block whose first thread finishes without reaching a barrier runs its
  * other threads directly (fast path for barrier-free kernels).
  */
+#include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -59,6 +63,7 @@ struct Sim {
     int n_devices = 1;
     size_t limit = (size_t)8 << 30;
     std::vector<size_t> used;
+    std::vector<char> primary; /* the device's primary context exists */
     std::vector<std::unique_ptr<Stream>> legacy;
     std::vector<Stream *> streams; /* created streams */
     std::map<uintptr_t, Allocation> allocs;
@@ -74,6 +79,7 @@ Sim &sim() {
 }
 
 thread_local int current_device = 0;
+thread_local int current_ctx = 0; /* 0: none; d + 1: the primary context of device d */
 thread_local cudaError_t last_error = cudaSuccess;
 
 void init() {
@@ -84,6 +90,7 @@ void init() {
     if (env && *env) s.n_devices = atoi(env);
     if (s.n_devices < 0) s.n_devices = 0;
     s.used.assign((size_t)s.n_devices, 0);
+    s.primary.assign((size_t)s.n_devices, 0);
     for (int d = 0; d < s.n_devices; d++) {
         s.legacy.emplace_back(new Stream());
         s.legacy.back()->device = d;
@@ -107,6 +114,13 @@ cudaError_t fail(cudaError_t e) {
     std::lock_guard<std::recursive_mutex> lock_(sim().mu);                                   \
     init();                                                                                  \
     if (sim().sticky != cudaSuccess) return fail(sim().sticky)
+
+/* A call that needs a context: the current device's primary context, created if needed. */
+void need_context() {
+    if (current_ctx != 0 || current_device >= sim().n_devices) return;
+    sim().primary[(size_t)current_device] = 1;
+    current_ctx = current_device + 1;
+}
 
 /* The allocation holding [p, p + n), or NULL. */
 Allocation *find(const void *p, size_t n, uintptr_t *base) {
@@ -167,6 +181,7 @@ void release(uintptr_t base) {
 
 cudaError_t allocate(void **ptr, size_t size, Kind kind, bool pooled) {
     Sim &s = sim();
+    need_context();
     if (!ptr) return fail(cudaErrorInvalidValue);
     *ptr = nullptr;
     if (kind != Kind::Pinned) {
@@ -429,6 +444,16 @@ extern "C" void kvp_sim_set_kernel_image(int present) {
     std::lock_guard<std::recursive_mutex> lock(sim().mu);
     sim().kernel_image = present != 0;
 }
+extern "C" int kvp_sim_primary_context(int device) {
+    std::lock_guard<std::recursive_mutex> lock(sim().mu);
+    init();
+    return device >= 0 && device < sim().n_devices && sim().primary[(size_t)device];
+}
+extern "C" void kvp_sim_forget_primary_context(int device) {
+    std::lock_guard<std::recursive_mutex> lock(sim().mu);
+    init();
+    if (device >= 0 && device < sim().n_devices) sim().primary[(size_t)device] = 0;
+}
 extern "C" long kvp_sim_launch_count(void) {
     std::lock_guard<std::recursive_mutex> lock(sim().mu);
     return sim().launches;
@@ -539,7 +564,10 @@ cudaError_t cudaGetDevice(int *device) {
 cudaError_t cudaSetDevice(int device) {
     SIM_ENTER();
     if (device < 0 || device >= sim().n_devices) return fail(cudaErrorInvalidDevice);
+    /* Since CUDA 12, cudaSetDevice initialises the device's primary context. */
     current_device = device;
+    current_ctx = 0;
+    need_context();
     return cudaSuccess;
 }
 
@@ -553,6 +581,7 @@ cudaError_t cudaDeviceSynchronize(void) {
 cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *func) {
     SIM_ENTER();
     if (!attr || !kernel_of(func)) return fail(cudaErrorInvalidDeviceFunction);
+    need_context();
     if (!sim().kernel_image) return fail(cudaErrorNoKernelImageForDevice);
     memset(attr, 0, sizeof *attr);
     attr->maxThreadsPerBlock = 1024;
@@ -568,6 +597,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *st, unsigned int flags) {
     SIM_ENTER();
     if (!st) return fail(cudaErrorInvalidValue);
     if (current_device >= sim().n_devices) return fail(cudaErrorInvalidDevice);
+    need_context();
     Stream *x = new Stream();
     x->device = current_device;
     x->flags = flags;
@@ -695,6 +725,7 @@ Side side_of(const void *p, size_t n) {
 }
 
 cudaError_t copy(void *dst, const void *src, size_t n, cudaMemcpyKind kind, Stream *x, bool sync) {
+    need_context();
     Side d = side_of(dst, n), s = side_of(src, n);
     if (d == Side::Bad || s == Side::Bad) return fail(cudaErrorInvalidValue);
     bool dd = d == Side::Device, sd = s == Side::Device;
@@ -761,6 +792,7 @@ cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **arg
     SIM_ENTER();
     const kvp_sim_kernel *k = kernel_of(func);
     if (!k) return fail(cudaErrorInvalidDeviceFunction);
+    need_context();
     Stream *x = stream_of(st);
     if (!x) return fail(cudaErrorInvalidResourceHandle);
     if (x->device != current_device) {
@@ -796,5 +828,68 @@ cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **arg
     x->work.push_back([k, params, ptrs, grid, block, device] {
         run_grid(k, params, ptrs, grid, block, device);
     });
+    return cudaSuccess;
+}
+
+/* ---- the driver entry points the backend looks up ------------------------------------------ */
+
+namespace {
+
+CUresult sim_ctx_get_current(CUcontext *ctx) {
+    if (!ctx) return CUDA_ERROR_INVALID_VALUE;
+    *ctx = (CUcontext)(uintptr_t)current_ctx;
+    return CUDA_SUCCESS;
+}
+
+CUresult sim_ctx_set_current(CUcontext ctx) {
+    std::lock_guard<std::recursive_mutex> lock(sim().mu);
+    int c = (int)(uintptr_t)ctx;
+    if (c < 0 || c > sim().n_devices || (c > 0 && !sim().primary[(size_t)(c - 1)]))
+        return CUDA_ERROR_INVALID_CONTEXT;
+    current_ctx = c;
+    if (c > 0) current_device = c - 1;
+    return CUDA_SUCCESS;
+}
+
+CUresult sim_device_get(CUdevice *device, int ordinal) {
+    std::lock_guard<std::recursive_mutex> lock(sim().mu);
+    init();
+    if (!device || ordinal < 0 || ordinal >= sim().n_devices) return CUDA_ERROR_INVALID_DEVICE;
+    *device = ordinal;
+    return CUDA_SUCCESS;
+}
+
+CUresult sim_primary_ctx_get_state(CUdevice device, unsigned int *flags, int *active) {
+    std::lock_guard<std::recursive_mutex> lock(sim().mu);
+    init();
+    if (device < 0 || device >= sim().n_devices || !flags || !active)
+        return CUDA_ERROR_INVALID_VALUE;
+    *flags = 0;
+    *active = sim().primary[(size_t)device];
+    return CUDA_SUCCESS;
+}
+
+} // namespace
+
+cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, void **fn, unsigned int version,
+                                             unsigned long long flags,
+                                             enum cudaDriverEntryPointQueryResult *status) {
+    (void)version;
+    (void)flags;
+    if (!symbol || !fn) return fail(cudaErrorInvalidValue);
+    static const struct {
+        const char *name;
+        void *fn;
+    } table[] = {
+        {"cuCtxGetCurrent", (void *)sim_ctx_get_current},
+        {"cuCtxSetCurrent", (void *)sim_ctx_set_current},
+        {"cuDeviceGet", (void *)sim_device_get},
+        {"cuDevicePrimaryCtxGetState", (void *)sim_primary_ctx_get_state},
+    };
+    *fn = nullptr;
+    for (const auto &e : table)
+        if (strcmp(e.name, symbol) == 0) *fn = e.fn;
+    if (status)
+        *status = *fn ? cudaDriverEntryPointSuccess : cudaDriverEntryPointSymbolNotFound;
     return cudaSuccess;
 }

@@ -235,6 +235,41 @@ START_TEST(test_threads) {
 }
 END_TEST
 
+/* A thread that never used CUDA calls the library for a context on device 1: the calls must
+ * not create a primary context on device 0 (the thread's default device) when they give the
+ * thread its state back; that would cost hundreds of MB on a GPU the application never uses. */
+static int fresh_thread(void *arg) {
+    kvp_context *ctx = arg;
+    float s[N], w[N], r[N];
+    for (int i = 0; i < N; i++) s[i] = (float)i, w[i] = 1.0f;
+    kvp_buffer *bs = NULL, *bw = NULL;
+    int bad = 0;
+    if (kvp_buffer_alloc(ctx, sizeof s, &bs) != KVP_OK ||
+        kvp_buffer_alloc(ctx, sizeof w, &bw) != KVP_OK ||
+        kvp_buffer_upload(ctx, bs, 0, s, sizeof s) != KVP_OK ||
+        kvp_buffer_upload(ctx, bw, 0, w, sizeof w) != KVP_OK || score_map(ctx, bs, bw) != KVP_OK ||
+        kvp_buffer_download(ctx, bs, 0, r, sizeof r) != KVP_OK)
+        bad = 1000;
+    for (int i = 0; i < N && !bad; i++) bad += r[i] != 3.0f * (float)i + 1.0f;
+    kvp_buffer_free(bs);
+    kvp_buffer_free(bw);
+    if (kvp_sim_primary_context(0)) bad += 100;
+    return bad;
+}
+
+START_TEST(test_no_context_on_unused_device) {
+    kvp_context *ctx = cuda_ctx(1);
+    kvp_sim_forget_primary_context(0);
+    thrd_t t;
+    int res = -1;
+    ck_assert_int_eq(thrd_create(&t, fresh_thread, ctx), thrd_success);
+    ck_assert_int_eq(thrd_join(t, &res), thrd_success);
+    ck_assert_int_eq(res, 0);
+    kvp_context_destroy(ctx);
+    ck_assert_int_eq(cudaSetDevice(0), cudaSuccess);
+}
+END_TEST
+
 /* KVP_CUDA_SYNC=1 waits after every kernel (to find the one that faults); results stay the same. */
 START_TEST(test_sync_each_pass) {
     setenv("KVP_CUDA_SYNC", "1", 1);
@@ -277,6 +312,7 @@ int main(void) {
     tcase_add_loop_test(tc, test_overlapping_copy, 0, 2);
     tcase_add_test(tc, test_sync_each_pass);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_no_context_on_unused_device);
     suite_add_tcase(s, tc);
     tc = tcase_create("lost");
     tcase_add_test(tc, test_fault_is_device_lost);

@@ -43,11 +43,9 @@ static kvp_status check_stream(int ordinal, cudaStream_t stream) {
     if (stream == NULL || stream == cudaStreamLegacy || stream == cudaStreamPerThread)
         return KVP_OK; /* the special streams exist on every device */
 #if CUDART_VERSION >= 12080
-    int prev = 0, dev = -1;
-    cudaError_t err = cudaGetDevice(&prev);
-    if (err == cudaSuccess && prev != ordinal) err = cudaSetDevice(ordinal);
-    if (err == cudaSuccess) err = cudaStreamGetDevice(stream, &dev);
-    if (prev != ordinal && cudaSetDevice(prev) != cudaSuccess) (void)cudaGetLastError();
+    /* The stream handle knows its device: no need to change the thread's current one. */
+    int dev = -1;
+    cudaError_t err = cudaStreamGetDevice(stream, &dev);
     if (err == cudaErrorInvalidResourceHandle || err == cudaErrorInvalidValue) {
         char msg[320];
         kvp_cuda_format_error(msg, sizeof msg, err, "cudaStreamGetDevice");

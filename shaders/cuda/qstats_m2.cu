@@ -1,0 +1,11 @@
+/* CUDA entry point of shaders/common/qstats_m2.inc. */
+#include "kvp_cuda_wrapper.cuh"
+
+extern "C" __global__ void KVP_CUDA_BOUNDS kvp_qstats_m2(kvp_p_qstats_pass p, const uint *q,
+                                                         const float *mub, float *m2part) {
+#define KVP_DECLS
+#include "../common/qstats_m2.inc"
+#undef KVP_DECLS
+#include "../common/qstats_m2.inc"
+}
+KVP_CUDA_KERNEL(qstats_m2)

@@ -1,0 +1,11 @@
+/* CUDA entry point of shaders/common/topk_digit.inc. */
+#include "kvp_cuda_wrapper.cuh"
+
+extern "C" __global__ void KVP_CUDA_BOUNDS kvp_topk_digit(kvp_p_topk_pass p, int *hist,
+                                                          int *state) {
+#define KVP_DECLS
+#include "../common/topk_digit.inc"
+#undef KVP_DECLS
+#include "../common/topk_digit.inc"
+}
+KVP_CUDA_KERNEL(topk_digit)

@@ -144,6 +144,13 @@ kvp_status kvp__cache_sync_meta(kvp_context *ctx, kvp_cache *cache, int layer);
 /* Compacts a layer by a keep mask [n_kv_heads, n] (device int32). */
 kvp_status kvp__cache_compact(kvp_context *ctx, kvp_cache *cache, int layer, kvp_buffer *mask,
                               int64_t n);
+/* Re-rotates the keys of every entry of a layer to the RoPE position pos0 + t, t being the
+ * entry's index in its head, and stores those positions (op REROTATE): the kept tokens of a
+ * compressed layer become contiguous, as SinkCache, FINCH and KeyRerotationPress do. `rope`
+ * gives the layout, `inv_freq` [head_dim/2] the raw frequencies (no attention scaling). The
+ * layer accepts appends from pos0 + its longest head on. */
+kvp_status kvp__cache_rerotate(kvp_context *ctx, kvp_cache *cache, int layer,
+                               const kvp_rope *rope, const float *inv_freq, int64_t pos0);
 
 /* ---- inputs ------------------------------------------------------------------------------ */
 

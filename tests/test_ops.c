@@ -20,13 +20,15 @@
 #define GUARD 256
 #define GUARD_BYTE 0x5a
 
-typedef enum cmp_kind { CMP_NONE, CMP_F32, CMP_EXACT, CMP_LIVE_ROWS } cmp_kind;
+/* CMP_LIVE_NMSE: the live rows (as CMP_LIVE_ROWS) as floats of dtype `dt`, by NMSE. */
+typedef enum cmp_kind { CMP_NONE, CMP_F32, CMP_EXACT, CMP_LIVE_ROWS, CMP_LIVE_NMSE } cmp_kind;
 
 typedef struct tbind {
     void *host;
     size_t bytes;
     cmp_kind cmp;
-    size_t row_bytes; /* CMP_LIVE_ROWS: compare rows [first, first + length) of each head */
+    size_t row_bytes; /* CMP_LIVE_*: compare rows [first, first + length) of each head */
+    int dt;           /* CMP_LIVE_NMSE: element dtype */
 } tbind;
 
 typedef struct op_case {
@@ -40,7 +42,7 @@ typedef struct op_case {
 } op_case;
 
 static int bind_host(op_case *c, void *host, size_t bytes, cmp_kind cmp) {
-    c->b[c->nb] = (tbind){host, bytes, cmp, 0};
+    c->b[c->nb] = (tbind){host, bytes, cmp, 0, KVP_DT_F32};
     return c->nb++;
 }
 
@@ -445,6 +447,32 @@ static void b_truncate(op_case *c, rng *r, int v) {
     free(L.k), free(L.v), free(L.pos);
 }
 
+static void b_rerotate(op_case *c, rng *r, int v) {
+    /* variants: dtypes x layouts; ragged heads with gapped positions, moved to pos0 + t */
+    int ds[4] = {64, 128, 8, 32}, len[16], Hk = 3, d = ds[v % 4];
+    for (int j = 0; j < Hk; j++) len[j] = 200 - 37 * j + (v == 3 ? 4000 : 0);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    for (int i = 0; i < L.rows; i++) L.pos[i] *= 7; /* large deltas: big angles */
+    kvp_p_rerotate p = {.Hk = Hk, .d = d, .n = len[0], .k_dtype = L.dt, .layout = v % 2,
+                        .pos0 = v == 2 ? 100 : 0};
+    int kb = bind_rows(c, L.k, &L, CMP_LIVE_ROWS);
+    c->meta = bind_i32(c, L.meta, (size_t)2 * Hk, CMP_EXACT);
+    int pb = bind_i32(c, L.pos, (size_t)L.rows, CMP_LIVE_ROWS);
+    c->b[pb].row_bytes = sizeof(int32_t);
+    float *freq = malloc(sizeof(float) * (size_t)(d / 2));
+    for (int f = 0; f < d / 2; f++) freq[f] = 1.0f / powf(v == 1 ? 500000.0f : 10000.0f, (float)(2 * f) / (float)d);
+    bind_host(c, freq, sizeof(float) * (size_t)(d / 2), CMP_NONE);
+    /* keys compare as floats: GPU cos/sin may differ from the reference's in the last ulp */
+    c->b[kb].cmp = CMP_LIVE_NMSE;
+    c->b[kb].dt = L.dt;
+    c->hk = Hk;
+    c->op = KVP_OP_REROTATE;
+    c->tol = 1e-10;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
 typedef void (*builder)(op_case *c, rng *r, int variant);
 
 static const struct {
@@ -473,6 +501,7 @@ static const struct {
     {"lagkv", b_lagkv, 3},
     {"count_nonfinite", b_count_nonfinite, 3},
     {"truncate", b_truncate, 3},
+    {"rerotate", b_rerotate, 4},
 };
 
 #define N_BUILDERS ((int)(sizeof table / sizeof table[0]))
@@ -560,6 +589,23 @@ START_TEST(test_op_case) {
                              k / 4, ((const int32_t *)a)[k / 4], ((const int32_t *)b)[k / 4]);
             }
             break;
+        case CMP_LIVE_NMSE: {
+            size_t es = kvp_dtype_size((kvp_dtype)c.b[i].dt), per_row = c.b[i].row_bytes / es, m = 0;
+            for (int j = 0; j < c.hk; j++) m += (size_t)meta[2 * j + 1] * per_row;
+            float *x = malloc((m ? m : 1) * sizeof(float)), *y = malloc((m ? m : 1) * sizeof(float));
+            size_t k = 0;
+            for (int j = 0; j < c.hk; j++)
+                for (size_t e = 0; e < (size_t)meta[2 * j + 1] * per_row; e++, k++) {
+                    size_t at = (size_t)meta[2 * j] * per_row + e;
+                    x[k] = kvp__load((kvp_dtype)c.b[i].dt, a, at);
+                    y[k] = kvp__load((kvp_dtype)c.b[i].dt, b, at);
+                }
+            double e = nmse(x, y, m);
+            ck_assert_msg(e <= c.tol, "%s: binding %d live rows: NMSE %.3g > %.3g", label, i, e, c.tol);
+            free(x);
+            free(y);
+            break;
+        }
         case CMP_LIVE_ROWS:
             for (int j = 0; j < c.hk; j++) {
                 size_t off = (size_t)meta[2 * j] * c.b[i].row_bytes;

@@ -306,4 +306,24 @@ KVP_PARAMS(kvp_p_truncate) {
     int position;
 } KVP_PARAMS_END(kvp_p_truncate)
 
+/* REROTATE: moves every entry of a cache layer to a new RoPE position, in place (SinkCache /
+ * FINCH / KeyRerotationPress re-rotation, PRESSES.md 2.39 and 5.5). No gather: the layer is
+ * already in its final order (position order after a compaction).
+ * bindings: 0 K (k_dtype, cache rows, in/out)  1 meta  2 pos (in/out)
+ *           3 inv_freq f32 [d/2] (the raw RoPE frequencies, no attention scaling)
+ * For head j and entry t < meta length (<= n): new = pos0 + t, delta = new - pos[row];
+ * for each frequency f: angle = (float)delta * inv_freq[f] (an f32 product),
+ * c = cos(angle), s = sin(angle) computed to f32 precision, then rounded to k_dtype (the model
+ * dtype, as kvpress does); with (u, v) the pair of f in the layout (see ROPE):
+ * K[u] = K[u] c - K[v] s, K[v] = K[v] c + K[u] s in f32 (inputs read before writing), rounded
+ * to k_dtype. Then pos[row] = new. Rows past a head's length are not touched. */
+KVP_PARAMS(kvp_p_rerotate) {
+    int Hk;
+    int d;
+    int n;
+    int k_dtype;
+    int layout;
+    int pos0;
+} KVP_PARAMS_END(kvp_p_rerotate)
+
 #endif /* KVP_PARAMS_H */

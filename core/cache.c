@@ -394,31 +394,21 @@ kvp_status kvp__cache_compact(kvp_context *ctx, kvp_cache *cache, int layer, kvp
 }
 
 kvp_status kvp__cache_rerotate(kvp_context *ctx, kvp_cache *cache, int layer,
-                               const kvp_rope *rope, const float *inv_freq, int64_t pos0) {
+                               kvp_rope_layout layout, kvp_buffer *inv_freq, int64_t pos0) {
     kvp_cache_layer *L = &cache->layers[layer];
     int H = cache->opt.n_kv_heads, d = cache->opt.head_dim;
-    if (rope->head_dim != d || d % 2)
-        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
-                          "key re-rotation: RoPE head_dim %d, the cache has %d", rope->head_dim, d);
     int64_t longest = 0;
     for (int j = 0; j < H; j++) longest = L->length[j] > longest ? L->length[j] : longest;
     if (pos0 < 0 || pos0 + longest > INT32_MAX)
         return kvp__error(ctx, KVP_ERR_INVALID_ARG,
                           "key re-rotation: positions %lld .. %lld outside [0, 2^31)",
                           (long long)pos0, (long long)(pos0 + longest));
-    int mark = kvp__scratch_mark(ctx);
-    kvp_buffer *freq;
-    size_t bytes = sizeof(float) * (size_t)(d / 2);
-    kvp_status st = kvp__scratch(ctx, bytes, &freq);
-    if (st == KVP_OK) st = kvp__upload(ctx, freq, 0, inv_freq, bytes);
     kvp_p_rerotate p = {.Hk = H, .d = d, .n = (int)longest, .k_dtype = (int)cache->opt.dtype,
-                        .layout = (int)rope->layout, .pos0 = (int)pos0};
-    if (st == KVP_OK)
-        st = KVP_RUN(ctx, REROTATE, &p, KVP_BO(L->keys, L->keys_offset), KVP_B(L->meta),
-                     KVP_B(L->pos), KVP_B(freq));
-    kvp__scratch_release(ctx, mark);
-    if (st == KVP_OK) L->next_pos = pos0 + longest;
-    return st;
+                        .layout = (int)layout, .pos0 = (int)pos0};
+    KVP_TRY(KVP_RUN(ctx, REROTATE, &p, KVP_BO(L->keys, L->keys_offset), KVP_B(L->meta),
+                    KVP_B(L->pos), KVP_B(inv_freq)));
+    L->next_pos = pos0 + longest;
+    return KVP_OK;
 }
 
 kvp_status kvp_cache_repack(kvp_cache *cache, int layer, int64_t reserve) {

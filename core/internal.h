@@ -146,11 +146,15 @@ kvp_status kvp__cache_compact(kvp_context *ctx, kvp_cache *cache, int layer, kvp
                               int64_t n);
 /* Re-rotates the keys of every entry of a layer to the RoPE position pos0 + t, t being the
  * entry's index in its head, and stores those positions (op REROTATE): the kept tokens of a
- * compressed layer become contiguous, as SinkCache, FINCH and KeyRerotationPress do. `rope`
- * gives the layout, `inv_freq` [head_dim/2] the raw frequencies (no attention scaling). The
- * layer accepts appends from pos0 + its longest head on. */
+ * compressed layer become contiguous, as SinkCache, FINCH and KeyRerotationPress do.
+ * `layout` is the RoPE layout, `inv_freq` a device f32 [head_dim/2] of the raw frequencies
+ * (no attention scaling; kvp__rope_freq_buffer). Nothing is allocated: a recipe prepares the
+ * frequencies before it compacts, so that the re-rotation cannot fail for lack of memory
+ * after the cache changed. The layer accepts appends from pos0 + its longest head on. */
 kvp_status kvp__cache_rerotate(kvp_context *ctx, kvp_cache *cache, int layer,
-                               const kvp_rope *rope, const float *inv_freq, int64_t pos0);
+                               kvp_rope_layout layout, kvp_buffer *inv_freq, int64_t pos0);
+/* The inputs' RoPE frequencies [head_dim/2] in a scratch buffer. */
+kvp_status kvp__rope_freq_buffer(kvp_context *ctx, const kvp_inputs *in, kvp_buffer **out);
 
 /* ---- inputs ------------------------------------------------------------------------------ */
 

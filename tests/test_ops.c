@@ -473,6 +473,137 @@ static void b_rerotate(op_case *c, rng *r, int v) {
     free(L.k), free(L.v), free(L.pos);
 }
 
+static void b_topk_rows(op_case *c, rng *r, int v) {
+    /* variants: small/large rows, coarse scores (ties), infinities, k from 0 to n */
+    int rows[4] = {4, 3, 8, 2}, n[4] = {300, 5000, 257, 70000};
+    kvp_p_topk_rows p = {.H = rows[v], .n = n[v]};
+    int sb = bind_f32(c, (size_t)p.H * p.n, CMP_NONE, NULL, 0);
+    float *x = c->b[sb].host;
+    for (int i = 0; i < p.H * p.n; i++)
+        x[i] = (v % 2) ? floorf(rng_uniform(r, 0.0f, 8.0f)) : rng_normal(r);
+    if (v == 2)
+        for (int i = 0; i < p.H * p.n; i += 5) x[i] = (i % 2) ? INFINITY : 3.4028235e38f;
+    int32_t k[8];
+    for (int h = 0; h < p.H; h++) k[h] = h == 0 ? 0 : h == 1 ? p.n : rng_int(r, 1, p.n - 1);
+    bind_i32(c, k, (size_t)p.H, CMP_NONE);
+    bind_i32(c, NULL, (size_t)p.H * p.n, CMP_EXACT);
+    c->op = KVP_OP_TOPK_ROWS;
+    SET_PARAMS(c, p);
+}
+
+static void b_mask_count(op_case *c, rng *r, int v) {
+    kvp_p_mask_count p = {.H = v ? 8 : 3, .n = v ? 40000 : 77};
+    int32_t *m = malloc(sizeof(int32_t) * (size_t)p.H * p.n);
+    for (int i = 0; i < p.H * p.n; i++) m[i] = rng_int(r, 0, 2) == 0 ? 0 : rng_int(r, 1, 5);
+    bind_i32(c, m, (size_t)p.H * p.n, CMP_NONE);
+    free(m);
+    bind_i32(c, NULL, (size_t)p.H, CMP_EXACT);
+    c->op = KVP_OP_MASK_COUNT;
+    SET_PARAMS(c, p);
+}
+
+static void b_threshold_mask(op_case *c, rng *r, int v) {
+    /* prefill (offsets 0, e = n - window) and decode steps (per-head offsets into a ragged layer) */
+    int Hk = 4, m = v == 0 ? 500 : 130, n = v == 0 ? 500 : 700;
+    kvp_p_threshold_mask p = {.H = Hk, .m = m, .n = n, .e = v == 0 ? 372 : v == 1 ? 2 : 0,
+                              .threshold = v == 0 ? 0.1f : -0.5f};
+    int sb = bind_f32(c, (size_t)Hk * m, CMP_NONE, r, 1.0f);
+    ((float *)c->b[sb].host)[3] = NAN; /* a NaN score is below any threshold */
+    int32_t off[4];
+    for (int h = 0; h < Hk; h++) off[h] = v == 0 ? 0 : 700 - m - 17 * h;
+    bind_i32(c, off, (size_t)Hk, CMP_NONE);
+    bind_i32(c, NULL, (size_t)Hk * n, CMP_EXACT);
+    c->op = KVP_OP_THRESHOLD_MASK;
+    SET_PARAMS(c, p);
+}
+
+static void b_merge_match(op_case *c, rng *r, int v) {
+    /* variants: dtypes and head dims; a head that keeps nothing; a near-zero key (norm clamp) */
+    int ds[3] = {64, 128, 8}, len[16], Hk = 3, d = ds[v % 3], n = v == 1 ? 700 : 257;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    for (int c2 = 0; c2 < d; c2++) L.k[(size_t)L.meta[2] * d + c2] = 1e-9f;
+    kvp_p_merge_match p = {.Hk = Hk, .d = d, .n = n, .k_dtype = L.dt};
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    int32_t *keep = malloc(sizeof(int32_t) * (size_t)Hk * n);
+    for (int i = 0; i < Hk * n; i++) keep[i] = (v == 2 && i < n) ? 0 : rng_int(r, 0, 2) == 0;
+    bind_i32(c, keep, (size_t)Hk * n, CMP_NONE);
+    free(keep);
+    bind_f32(c, (size_t)Hk * n, CMP_F32, NULL, 0);
+    bind_i32(c, NULL, (size_t)Hk * n, CMP_EXACT);
+    c->op = KVP_OP_MERGE_MATCH;
+    c->tol = 1e-10;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_merge_values(op_case *c, rng *r, int v) {
+    /* a match from random data: targets are kept entries, several evicted per target; gates
+     * none / a value / NaN per head */
+    int ds[3] = {64, 128, 16}, len[16], Hk = 3, d = ds[v % 3], n = v == 1 ? 1000 : 300;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    kvp_p_merge_values p = {.Hk = Hk, .d = d, .n = n, .v_dtype = L.dt, .threshold = v == 2 ? 0.2f : 0.0f};
+    int vb = bind_rows(c, L.v, &L, CMP_LIVE_NMSE);
+    c->b[vb].dt = L.dt;
+    c->meta = bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    float *sim = malloc(sizeof(float) * (size_t)Hk * n);
+    int32_t *target = malloc(sizeof(int32_t) * (size_t)Hk * n);
+    for (int j = 0; j < Hk; j++)
+        for (int t = 0; t < n; t++) {
+            int kept = t % 4 == 0;
+            sim[j * n + t] = kept ? 0.0f : rng_uniform(r, -0.3f, 1.0f);
+            target[j * n + t] = kept ? -1 : 4 * rng_int(r, 0, (n - 1) / 4);
+        }
+    bind_host(c, sim, sizeof(float) * (size_t)Hk * n, CMP_NONE);
+    bind_i32(c, target, (size_t)Hk * n, CMP_NONE);
+    free(target);
+    float gate[3] = {-INFINITY, 0.4f, v == 0 ? NAN : -INFINITY};
+    int gb = bind_f32(c, 3, CMP_NONE, NULL, 0);
+    memcpy(c->b[gb].host, gate, sizeof gate);
+    c->hk = Hk;
+    c->op = KVP_OP_MERGE_VALUES;
+    c->tol = 1e-10;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_merge_add(op_case *c, rng *r, int v) {
+    /* cascades: several sources per destination, a source that is also a destination */
+    int ds[3] = {64, 8, 128}, len[16], Hk = 4, d = ds[v % 3], count = v == 1 ? 2000 : 60;
+    for (int j = 0; j < Hk; j++) len[j] = 500 - 20 * j;
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    kvp_p_merge_add p = {.Hk = Hk, .d = d, .count = count, .v_dtype = L.dt};
+    int vb = bind_rows(c, L.v, &L, CMP_LIVE_NMSE);
+    c->b[vb].dt = L.dt;
+    c->meta = bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    int32_t *pairs = malloc(sizeof(int32_t) * 2 * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        pairs[2 * i] = rng_int(r, 0, 439);
+        pairs[2 * i + 1] = i == 5 ? pairs[0] : rng_int(r, 0, 439);
+    }
+    bind_i32(c, pairs, (size_t)2 * count, CMP_NONE);
+    free(pairs);
+    bind_f32(c, (size_t)Hk * count, CMP_NONE, r, 0.3f);
+    c->hk = Hk;
+    c->op = KVP_OP_MERGE_ADD;
+    c->tol = 1e-10;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_accum_rows(op_case *c, rng *r, int v) {
+    kvp_p_accum_rows p = {.H = 4, .n = v ? 5000 : 300, .stride = v ? 5100 : 300, .n_prev = v ? 4990 : 0};
+    bind_f32(c, (size_t)p.H * p.n, CMP_NONE, r, 1.0f);
+    bind_f32(c, (size_t)p.H * p.stride, CMP_F32, r, 1.0f);
+    c->op = KVP_OP_ACCUM_ROWS;
+    SET_PARAMS(c, p);
+}
+
 typedef void (*builder)(op_case *c, rng *r, int variant);
 
 static const struct {
@@ -502,6 +633,13 @@ static const struct {
     {"count_nonfinite", b_count_nonfinite, 3},
     {"truncate", b_truncate, 3},
     {"rerotate", b_rerotate, 4},
+    {"topk_rows", b_topk_rows, 4},
+    {"mask_count", b_mask_count, 2},
+    {"threshold_mask", b_threshold_mask, 3},
+    {"merge_match", b_merge_match, 3},
+    {"merge_values", b_merge_values, 3},
+    {"merge_add", b_merge_add, 3},
+    {"accum_rows", b_accum_rows, 2},
 };
 
 #define N_BUILDERS ((int)(sizeof table / sizeof table[0]))

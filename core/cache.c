@@ -509,7 +509,7 @@ kvp_status kvp__cache_rerotate(kvp_context *ctx, kvp_cache *cache, int layer,
                           "key re-rotation: positions %lld .. %lld outside [0, 2^31)",
                           (long long)pos0, (long long)(pos0 + longest));
     kvp_p_rerotate p = {.Hk = H, .d = d, .n = (int)longest, .k_dtype = (int)cache->opt.dtype,
-                        .layout = (int)layout, .pos0 = (int)pos0};
+                        .rope_layout = (int)layout, .pos0 = (int)pos0};
     KVP_TRY(KVP_RUN(ctx, REROTATE, &p, KVP_BO(L->keys, L->keys_offset), KVP_B(L->meta),
                     KVP_B(L->pos), KVP_B(inv_freq)));
     L->next_pos = pos0 + longest;

@@ -491,7 +491,7 @@ static void b_rerotate(op_case *c, rng *r, int v) {
     layer_desc L;
     make_layer(&L, r, Hk, d, dts[v % 3], len);
     for (int i = 0; i < L.rows; i++) L.pos[i] *= 7; /* large deltas: big angles */
-    kvp_p_rerotate p = {.Hk = Hk, .d = d, .n = len[0], .k_dtype = L.dt, .layout = v % 2,
+    kvp_p_rerotate p = {.Hk = Hk, .d = d, .n = len[0], .k_dtype = L.dt, .rope_layout = v % 2,
                         .pos0 = v == 2 ? 100 : 0};
     int kb = bind_rows(c, L.k, &L, CMP_LIVE_ROWS);
     c->meta = bind_i32(c, L.meta, (size_t)2 * Hk, CMP_EXACT);

@@ -205,7 +205,7 @@ START_TEST(test_rerotate_equals_rope_at_new_position) {
             }
         kvp_buffer *kb = buf_from(k, sizeof k), *mb = buf_from(meta, sizeof meta);
         kvp_buffer *pb = buf_from(pos, sizeof pos), *fb = buf_from(inv_freq, sizeof inv_freq);
-        kvp_p_rerotate p = {.Hk = 1, .d = D, .n = N, .k_dtype = KVP_DT_F32, .layout = layout, .pos0 = 5};
+        kvp_p_rerotate p = {.Hk = 1, .d = D, .n = N, .k_dtype = KVP_DT_F32, .rope_layout = layout, .pos0 = 5};
         ck_assert_int_eq(KVP_RUN(H.ref, REROTATE, &p, KVP_B(kb), KVP_B(mb), KVP_B(pb), KVP_B(fb)), KVP_OK);
         buf_read(kb, k, sizeof k);
         buf_read(pb, pos, sizeof pos);

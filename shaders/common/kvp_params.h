@@ -322,7 +322,7 @@ KVP_PARAMS(kvp_p_rerotate) {
     int d;
     int n;
     int k_dtype;
-    int layout;
+    int rope_layout; /* KVP_LAYOUT_*; not `layout`, a GLSL keyword */
     int pos0;
 } KVP_PARAMS_END(kvp_p_rerotate)
 

@@ -40,8 +40,8 @@ static void one_head(void *arg, int j, void *scratch) {
             float angle = delta * jb->inv_freq[f]; /* f32, as kvpress */
             float c = round_to(p->k_dtype, (float)cos((double)angle));
             float s = round_to(p->k_dtype, (float)sin((double)angle));
-            int u = p->layout == KVP_LAYOUT_HALF_SPLIT ? f : 2 * f;
-            int v = p->layout == KVP_LAYOUT_HALF_SPLIT ? f + half : 2 * f + 1;
+            int u = p->rope_layout == KVP_LAYOUT_HALF_SPLIT ? f : 2 * f;
+            int v = p->rope_layout == KVP_LAYOUT_HALF_SPLIT ? f + half : 2 * f + 1;
             float xu = kvp_cpu_load(p->k_dtype, jb->K, base + (size_t)u);
             float xv = kvp_cpu_load(p->k_dtype, jb->K, base + (size_t)v);
             store(p->k_dtype, jb->K, base + (size_t)u, xu * c - xv * s);

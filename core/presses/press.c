@@ -299,13 +299,27 @@ kvp_status kvp_press_get_floats(const kvp_press *p, const char *name, double *va
     return KVP_OK;
 }
 
+/* The first press of the tree (p, then its presses in parameter order) that takes an
+ * artefact. */
+static kvp_press *artefact_taker(kvp_press *p) {
+    if ((p->vt->info.needs & KVP_NEED_ARTEFACT) && p->vt->check_artefact) return p;
+    for (int k = 0; k < kvp__press_child_count(p); k++) {
+        kvp_press *q = artefact_taker(kvp__press_child(p, k));
+        if (q) return q;
+    }
+    return NULL;
+}
+
 kvp_status kvp_press_set_artefact(kvp_press *p, kvp_artefact *a) {
     if (!p || !a) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_press_set_artefact: NULL argument");
-    if (!(p->vt->info.needs & KVP_NEED_ARTEFACT) || !p->vt->check_artefact)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press %s does not take an artefact",
-                              p->vt->info.name);
-    KVP_TRY(p->vt->check_artefact(p, a));
-    p->artefact = a;
+    /* A wrapper passes it on to the first press it holds that takes one. */
+    kvp_press *q = artefact_taker(p);
+    if (!q)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press %s%s does not take an artefact",
+                              p->vt->info.name,
+                              kvp__press_child_count(p) ? " (nor the presses it holds)" : "");
+    KVP_TRY(q->vt->check_artefact(q, a));
+    q->artefact = a;
     return KVP_OK;
 }
 
@@ -798,8 +812,11 @@ kvp_status kvp_press_score(kvp_context *ctx, kvp_press *p, const kvp_cache *cach
     kvp_press_run run;
     KVP_TRY(begin_run(ctx, p, cache, layer, inputs, "kvp_press_score", &run));
     if (!scores) return kvp__error(ctx, KVP_ERR_INVALID_ARG, "kvp_press_score: scores is NULL");
+    /* a wrapper reports its inner press's score, a router its prefill press's */
     const kvp_press *scorer = p;
-    while (scorer && !scorer->vt->score) scorer = scorer->inner;
+    while (scorer && !scorer->vt->score)
+        scorer = scorer->inner ? scorer->inner
+                               : scorer->vt->delegates ? kvp__press_child(scorer, 0) : NULL;
     if (!scorer)
         return kvp__error(ctx, KVP_ERR_UNSUPPORTED, "kvp_press_score: %s has no score",
                           p->vt->info.name);

@@ -498,8 +498,9 @@ KVP_API kvp_status kvp_artefact_get(const kvp_artefact *artefact, const char *na
 /* A value of the file's __metadata__ (NULL when absent). */
 KVP_API const char *kvp_artefact_metadata(const kvp_artefact *artefact, const char *key);
 
-/* Gives a press the artefact it needs (checked now: names, shapes). The artefact is
- * referenced, not copied: it must outlive the press. */
+/* Gives a press the artefact it needs (checked now: names, shapes); a wrapper passes it on
+ * to the first press it holds that takes one (lukv's budget curve, an inner press's
+ * filters). The artefact is referenced, not copied: it must outlive the press. */
 KVP_API kvp_status kvp_press_set_artefact(kvp_press *press, kvp_artefact *artefact);
 
 /* Compresses one layer of the cache in place with a prefill press. Ratio 0 leaves the
@@ -516,7 +517,7 @@ KVP_API kvp_status kvp_decode_step(kvp_context *context, kvp_press *press, kvp_c
 
 /* The score a scorer press gives every cached token of a layer, higher = keep:
  * scores [kv_heads, n] on the host. Wrappers that only change the selection
- * (adakv, chunkkv) report their inner press's score. */
+ * (adakv, chunkkv) report their inner press's score, prefill_decoding its prefill press's. */
 KVP_API kvp_status kvp_press_score(kvp_context *context, kvp_press *press,
                                    const kvp_cache *cache, int layer, const kvp_inputs *inputs,
                                    float *scores);

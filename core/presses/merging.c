@@ -44,7 +44,7 @@ static kvp_status fraction_gate(const kvp_press *p, const kvp_press_run *run, kv
     int32_t *t = s ? kvp__malloc(ctx, sizeof(int32_t) * cells) : NULL;
     float *row = t ? kvp__malloc(ctx, sizeof(float) * (size_t)run->n) : NULL;
     kvp_status st = row ? KVP_OK : KVP_ERR_OUT_OF_HOST_MEMORY;
-    for (int j = 0; j < run->Hk; j++) g[j] = -INFINITY;
+    for (int j = 0; st == KVP_OK && j < run->Hk; j++) g[j] = -INFINITY;
     int any = 0;
     if (st == KVP_OK && f < 1) {
         st = kvp__download(ctx, sim, 0, s, cells * sizeof(float));

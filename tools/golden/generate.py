@@ -360,6 +360,9 @@ def main():
             write_safetensors(os.path.join(args.out, "artefacts", a["file"]), tensors,
                               {"source": "synthetic (tools/golden/generate.py)",
                                "seed": str(a.get("seed", 0))})
+            if a["kind"] == "lukv_curve":  # also in the published layout, for the converter's test
+                np.save(os.path.join(args.out, "artefacts", a["file"].replace(".safetensors", ".npy")),
+                        value)
             artefacts[a["file"]] = value
     manifest = []
     for wi in map(int, args.window_index.split(",")):

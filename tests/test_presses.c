@@ -210,6 +210,9 @@ static const struct press_case {
     {"key_rerotation(press=snapkv(window_size=32), compression_ratio=0.5)", ROTATED},
     {"chunk(press=knorm, compression_ratio=0.5, chunk_length=100)", AGREE},
     {"chunk(press=expected_attention, compression_ratio=0.75, chunk_length=128)", AGREE},
+    {"chunk(press=snapkv(window_size=16), compression_ratio=0.5, chunk_length=128, "
+     "kvpress_positions=false)", AGREE},
+    {"chunk(press=tova, compression_ratio=0.5, chunk_length=100)", AGREE},
     {"block(press=keydiff, compression_ratio=0.5, block_size=64)", AGREE},
     {"critical_adakv(press=snapkv(window_size=32), compression_ratio=0.5)", HEADWISE},
     {"dms(press=keydiff, threshold=-0.05, sliding_window_size=64)", AGREE},

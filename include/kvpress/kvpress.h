@@ -511,7 +511,11 @@ KVP_API kvp_status kvp_compress(kvp_context *context, kvp_press *press, kvp_cach
 /* For decoding presses: call once per layer after each decoding step (once the step's
  * tokens were appended). Every `compression_interval` steps the layer is compressed to
  * `target_size` tokens; *compressed (may be NULL) tells whether it happened. The inputs
- * are those of this step (e.g. its pre-RoPE queries, which the press buffers). */
+ * are those of this step (e.g. its pre-RoPE queries, which the press buffers). Also for
+ * prefill_decoding (its decoding press) and dms with decoding = true (which scores the
+ * step's new tokens and evicts those that leave its window with a low score, after its
+ * kvp_compress of the prompt). A press that keeps state between steps (buffers, running
+ * sums) belongs to one context and one sequence: kvp_press_reset it for the next. */
 KVP_API kvp_status kvp_decode_step(kvp_context *context, kvp_press *press, kvp_cache *cache,
                                    int layer, const kvp_inputs *inputs, int *compressed);
 

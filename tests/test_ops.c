@@ -154,6 +154,8 @@ static void b_rope(op_case *c, rng *r, int v) {
     bind_host(c, cs, rows * (size_t)p.d * sizeof(float), CMP_NONE);
     bind_f32(c, (size_t)p.H * rows * p.d, CMP_F32, NULL, 0);
     if (v == 6) { /* in place: out is x (f32, r0 = 0) */
+        free(c->b[2].host); /* an alias has no data of its own (and is not freed at the end) */
+        c->b[2].host = NULL;
         c->b[2].alias = 0;
         c->b[0].cmp = CMP_F32;
     }

@@ -393,6 +393,129 @@ kvp_status kvp__cache_compact(kvp_context *ctx, kvp_cache *cache, int layer, kvp
     return st;
 }
 
+void kvp__cache_view_free(kvp_cache_view *v) {
+    free(v->layers);
+    free(v->first);
+    free(v->length);
+    memset(v, 0, sizeof *v);
+}
+
+kvp_status kvp__cache_view(kvp_context *ctx, const kvp_cache *cache, int layer, kvp_buffer *keys,
+                           kvp_buffer *values, kvp_buffer *pos, const int64_t *first,
+                           const int64_t *length, kvp_cache_view *v) {
+    int H = cache->opt.n_kv_heads, L = cache->opt.n_layers;
+    memset(v, 0, sizeof *v);
+    v->layers = kvp__malloc(ctx, sizeof *v->layers * (size_t)L);
+    v->first = kvp__malloc(ctx, sizeof(int64_t) * (size_t)H);
+    v->length = kvp__malloc(ctx, sizeof(int64_t) * (size_t)H);
+    if (!v->layers || !v->first || !v->length) {
+        kvp__cache_view_free(v);
+        return KVP_ERR_OUT_OF_HOST_MEMORY;
+    }
+    memcpy(v->layers, cache->layers, sizeof *v->layers * (size_t)L);
+    kvp_cache_layer *V = &v->layers[layer];
+    for (int j = 0; j < H; j++) {
+        v->first[j] = first[j];
+        v->length[j] = length[j];
+    }
+    if (keys) V->keys = keys, V->keys_offset = 0;
+    if (values) V->values = values, V->values_offset = 0;
+    if (pos) V->pos = pos;
+    V->first = v->first;
+    V->length = v->length;
+    v->cache = *cache;
+    v->cache.layers = v->layers;
+    kvp_status st = kvp__scratch(ctx, sizeof(int32_t) * 2 * (size_t)H, &V->meta);
+    if (st == KVP_OK) st = kvp__cache_sync_meta(ctx, &v->cache, layer);
+    if (st != KVP_OK) kvp__cache_view_free(v);
+    return st;
+}
+
+kvp_status kvp__layer_backup(kvp_context *ctx, const kvp_cache *cache, int layer, int parts,
+                             kvp_layer_backup *b) {
+    const kvp_cache_layer *L = &cache->layers[layer];
+    int H = cache->opt.n_kv_heads;
+    size_t rb = row_bytes(cache), total = 0;
+    memset(b, 0, sizeof *b);
+    b->parts = parts;
+    b->next_pos = L->next_pos;
+    b->length = kvp__malloc(ctx, sizeof(int64_t) * (size_t)H);
+    b->meta = b->length ? kvp__malloc(ctx, sizeof(int32_t) * 2 * (size_t)H) : NULL;
+    if (!b->meta) {
+        kvp__layer_backup_free(b);
+        return KVP_ERR_OUT_OF_HOST_MEMORY;
+    }
+    for (int j = 0; j < H; j++) {
+        b->length[j] = L->length[j];
+        b->meta[2 * j] = (int32_t)L->first[j];
+        b->meta[2 * j + 1] = (int32_t)L->length[j];
+        total += (size_t)L->length[j];
+    }
+    size_t n = total ? total : 1;
+    kvp_status st = kvp__scratch(ctx, n * sizeof(int32_t), &b->pos);
+    if (st == KVP_OK && (parts & KVP_BACKUP_KEYS)) st = kvp__scratch(ctx, n * rb, &b->keys);
+    if (st == KVP_OK && (parts & KVP_BACKUP_VALUES)) st = kvp__scratch(ctx, n * rb, &b->values);
+    size_t at = 0;
+    for (int j = 0; st == KVP_OK && j < H; j++) {
+        size_t row = (size_t)L->first[j], len = (size_t)L->length[j];
+        st = kvp__copy(ctx, b->pos, at * sizeof(int32_t), L->pos, row * sizeof(int32_t),
+                       len * sizeof(int32_t));
+        if (st == KVP_OK && b->keys)
+            st = kvp__copy(ctx, b->keys, at * rb, L->keys, L->keys_offset + row * rb, len * rb);
+        if (st == KVP_OK && b->values)
+            st = kvp__copy(ctx, b->values, at * rb, L->values, L->values_offset + row * rb, len * rb);
+        at += len;
+    }
+    if (st != KVP_OK) kvp__layer_backup_free(b);
+    return st;
+}
+
+kvp_status kvp__layer_restore(kvp_context *ctx, kvp_cache *cache, int layer,
+                              const kvp_layer_backup *b) {
+    kvp_cache_layer *L = &cache->layers[layer];
+    int H = cache->opt.n_kv_heads;
+    size_t rb = row_bytes(cache), at = 0;
+    for (int j = 0; j < H; j++) {
+        size_t row = (size_t)L->first[j], len = (size_t)b->length[j];
+        KVP_TRY(kvp__copy(ctx, L->pos, row * sizeof(int32_t), b->pos, at * sizeof(int32_t),
+                          len * sizeof(int32_t)));
+        if (b->keys)
+            KVP_TRY(kvp__copy(ctx, L->keys, L->keys_offset + row * rb, b->keys, at * rb, len * rb));
+        if (b->values)
+            KVP_TRY(kvp__copy(ctx, L->values, L->values_offset + row * rb, b->values, at * rb, len * rb));
+        at += len;
+    }
+    KVP_TRY(kvp__upload(ctx, L->meta, 0, b->meta, sizeof(int32_t) * 2 * (size_t)H));
+    for (int j = 0; j < H; j++) L->length[j] = b->length[j];
+    L->next_pos = b->next_pos;
+    return KVP_OK;
+}
+
+void kvp__layer_backup_free(kvp_layer_backup *b) {
+    free(b->length);
+    free(b->meta);
+    b->length = NULL;
+    b->meta = NULL;
+}
+
+kvp_status kvp__cache_rerotate(kvp_context *ctx, kvp_cache *cache, int layer,
+                               kvp_rope_layout layout, kvp_buffer *inv_freq, int64_t pos0) {
+    kvp_cache_layer *L = &cache->layers[layer];
+    int H = cache->opt.n_kv_heads, d = cache->opt.head_dim;
+    int64_t longest = 0;
+    for (int j = 0; j < H; j++) longest = L->length[j] > longest ? L->length[j] : longest;
+    if (pos0 < 0 || pos0 + longest > INT32_MAX)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                          "key re-rotation: positions %lld .. %lld outside [0, 2^31)",
+                          (long long)pos0, (long long)(pos0 + longest));
+    kvp_p_rerotate p = {.Hk = H, .d = d, .n = (int)longest, .k_dtype = (int)cache->opt.dtype,
+                        .rope_layout = (int)layout, .pos0 = (int)pos0};
+    KVP_TRY(KVP_RUN(ctx, REROTATE, &p, KVP_BO(L->keys, L->keys_offset), KVP_B(L->meta),
+                    KVP_B(L->pos), KVP_B(inv_freq)));
+    L->next_pos = pos0 + longest;
+    return KVP_OK;
+}
+
 kvp_status kvp_cache_repack(kvp_cache *cache, int layer, int64_t reserve) {
     if (!cache) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_cache_repack: cache is NULL");
     kvp_context *ctx = cache->ctx;

@@ -85,6 +85,12 @@ kvp_status kvp__rope_rows(kvp_context *ctx, const kvp_rope *rope, const float *i
                    KVP_BO(out, out_offset));
 }
 
+kvp_status kvp__rope_freq_buffer(kvp_context *ctx, const kvp_inputs *in, kvp_buffer **out) {
+    size_t bytes = sizeof(float) * (size_t)(in->rope.head_dim / 2);
+    KVP_TRY(kvp__scratch(ctx, bytes, out));
+    return kvp__upload(ctx, *out, 0, in->inv_freq, bytes);
+}
+
 /* Puts a host tensor into a scratch buffer (device tensors are used as they are). */
 static kvp_status stage_tensor(kvp_context *ctx, const kvp_tensor *t, kvp_tensor *dev) {
     *dev = *t;

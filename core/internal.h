@@ -148,6 +148,51 @@ kvp_status kvp__cache_sync_meta(kvp_context *ctx, kvp_cache *cache, int layer);
 /* Compacts a layer by a keep mask [n_kv_heads, n] (device int32). */
 kvp_status kvp__cache_compact(kvp_context *ctx, kvp_cache *cache, int layer, kvp_buffer *mask,
                               int64_t n);
+/* A cache that is `cache` except for layer `layer`, which shows, for each head j, rows
+ * first[j] .. first[j] + length[j] - 1 of the given key/value/position buffers (NULL: the
+ * layer's own), with a scratch meta mirror. Wrappers score parts of a layer through it
+ * (ChunkPress: a chunk; DMSPress: the newest tokens) or work on a scratch layer (BlockPress);
+ * ops may change a scratch layer (kvp__cache_compact on &view.cache pulls its new lengths
+ * into the view). The view shares everything else with `cache` and must not outlive it. */
+typedef struct kvp_cache_view {
+    kvp_cache cache;
+    kvp_cache_layer *layers;
+    int64_t *first, *length;
+} kvp_cache_view;
+kvp_status kvp__cache_view(kvp_context *ctx, const kvp_cache *cache, int layer, kvp_buffer *keys,
+                           kvp_buffer *values, kvp_buffer *pos, const int64_t *first,
+                           const int64_t *length, kvp_cache_view *view);
+void kvp__cache_view_free(kvp_cache_view *view);
+
+/* A copy of a layer's live entries (keys and/or values, positions, lengths) in scratch
+ * buffers, for recipes that change a layer in several steps: if a later step fails, restoring
+ * the copy leaves the cache as it was. Released with the scratch (kvp__scratch_release) and
+ * kvp__layer_backup_free. */
+enum { KVP_BACKUP_KEYS = 1, KVP_BACKUP_VALUES = 2 };
+typedef struct kvp_layer_backup {
+    int parts;
+    kvp_buffer *keys, *values, *pos; /* live rows of every head, packed head after head */
+    int64_t *length;                 /* host copy of the lengths */
+    int32_t *meta;                   /* the device meta to put back (no allocation then) */
+    int64_t next_pos;
+} kvp_layer_backup;
+kvp_status kvp__layer_backup(kvp_context *ctx, const kvp_cache *cache, int layer, int parts,
+                             kvp_layer_backup *backup);
+kvp_status kvp__layer_restore(kvp_context *ctx, kvp_cache *cache, int layer,
+                              const kvp_layer_backup *backup);
+void kvp__layer_backup_free(kvp_layer_backup *backup);
+
+/* Re-rotates the keys of every entry of a layer to the RoPE position pos0 + t, t being the
+ * entry's index in its head, and stores those positions (op REROTATE): the kept tokens of a
+ * compressed layer become contiguous, as SinkCache, FINCH and KeyRerotationPress do.
+ * `layout` is the RoPE layout, `inv_freq` a device f32 [head_dim/2] of the raw frequencies
+ * (no attention scaling; kvp__rope_freq_buffer). Nothing is allocated: a recipe prepares the
+ * frequencies before it compacts, so that the re-rotation cannot fail for lack of memory
+ * after the cache changed. The layer accepts appends from pos0 + its longest head on. */
+kvp_status kvp__cache_rerotate(kvp_context *ctx, kvp_cache *cache, int layer,
+                               kvp_rope_layout layout, kvp_buffer *inv_freq, int64_t pos0);
+/* The inputs' RoPE frequencies [head_dim/2] in a scratch buffer. */
+kvp_status kvp__rope_freq_buffer(kvp_context *ctx, const kvp_inputs *in, kvp_buffer **out);
 
 /* ---- inputs ------------------------------------------------------------------------------ */
 

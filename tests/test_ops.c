@@ -27,15 +27,17 @@
 #define GUARD 256 /* bytes checked after every bound range, and the default offset before it */
 #define GUARD_BYTE 0x5a
 
-typedef enum cmp_kind { CMP_NONE, CMP_F32, CMP_EXACT, CMP_LIVE_ROWS } cmp_kind;
+/* CMP_LIVE_NMSE: the live rows (as CMP_LIVE_ROWS) as floats of dtype `dt`, by NMSE. */
+typedef enum cmp_kind { CMP_NONE, CMP_F32, CMP_EXACT, CMP_LIVE_ROWS, CMP_LIVE_NMSE } cmp_kind;
 
 typedef struct tbind {
     void *host;
     size_t bytes;
     cmp_kind cmp;
-    size_t row_bytes; /* CMP_LIVE_ROWS: compare rows [first, first + length) of each head */
+    size_t row_bytes; /* CMP_LIVE_*: compare rows [first, first + length) of each head */
     size_t offset;    /* byte offset of the range in its buffer (default GUARD) */
     int alias;        /* >= 0: bound to the same buffer and offset as that binding */
+    int dt;           /* CMP_LIVE_NMSE: element dtype */
 } tbind;
 
 typedef struct op_case {
@@ -50,7 +52,7 @@ typedef struct op_case {
 } op_case;
 
 static int bind_host(op_case *c, void *host, size_t bytes, cmp_kind cmp) {
-    c->b[c->nb] = (tbind){host, bytes, cmp, 0, GUARD, -1};
+    c->b[c->nb] = (tbind){host, bytes, cmp, 0, GUARD, -1, KVP_DT_F32};
     return c->nb++;
 }
 
@@ -484,6 +486,163 @@ static void b_truncate(op_case *c, rng *r, int v) {
 }
 
 /* Production-sized cases, only with KVP_TEST_LARGE=1 (slow on the CPU reference). */
+static void b_rerotate(op_case *c, rng *r, int v) {
+    /* variants: dtypes x layouts; ragged heads with gapped positions, moved to pos0 + t */
+    int ds[4] = {64, 128, 8, 32}, len[16], Hk = 3, d = ds[v % 4];
+    for (int j = 0; j < Hk; j++) len[j] = 200 - 37 * j + (v == 3 ? 4000 : 0);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    for (int i = 0; i < L.rows; i++) L.pos[i] *= 7; /* large deltas: big angles */
+    kvp_p_rerotate p = {.Hk = Hk, .d = d, .n = len[0], .k_dtype = L.dt, .rope_layout = v % 2,
+                        .pos0 = v == 2 ? 100 : 0};
+    int kb = bind_rows(c, L.k, &L, CMP_LIVE_ROWS);
+    c->meta = bind_i32(c, L.meta, (size_t)2 * Hk, CMP_EXACT);
+    int pb = bind_i32(c, L.pos, (size_t)L.rows, CMP_LIVE_ROWS);
+    c->b[pb].row_bytes = sizeof(int32_t);
+    float *freq = malloc(sizeof(float) * (size_t)(d / 2));
+    for (int f = 0; f < d / 2; f++) freq[f] = 1.0f / powf(v == 1 ? 500000.0f : 10000.0f, (float)(2 * f) / (float)d);
+    bind_host(c, freq, sizeof(float) * (size_t)(d / 2), CMP_NONE);
+    /* keys compare as floats: GPU cos/sin may differ from the reference's in the last ulp */
+    c->b[kb].cmp = CMP_LIVE_NMSE;
+    c->b[kb].dt = L.dt;
+    c->hk = Hk;
+    c->op = KVP_OP_REROTATE;
+    c->tol = 1e-10;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_topk_rows(op_case *c, rng *r, int v) {
+    /* variants: small/large rows, coarse scores (ties), infinities, k from 0 to n */
+    int rows[4] = {4, 3, 8, 2}, n[4] = {300, 5000, 257, 70000};
+    kvp_p_topk_rows p = {.H = rows[v], .n = n[v]};
+    int sb = bind_f32(c, (size_t)p.H * p.n, CMP_NONE, NULL, 0);
+    float *x = c->b[sb].host;
+    for (int i = 0; i < p.H * p.n; i++)
+        x[i] = (v % 2) ? floorf(rng_uniform(r, 0.0f, 8.0f)) : rng_normal(r);
+    if (v == 2)
+        for (int i = 0; i < p.H * p.n; i += 5) x[i] = (i % 2) ? INFINITY : 3.4028235e38f;
+    int32_t k[8];
+    for (int h = 0; h < p.H; h++) k[h] = h == 0 ? 0 : h == 1 ? p.n : rng_int(r, 1, p.n - 1);
+    bind_i32(c, k, (size_t)p.H, CMP_NONE);
+    bind_i32(c, NULL, (size_t)p.H * p.n, CMP_EXACT);
+    c->op = KVP_OP_TOPK_ROWS;
+    SET_PARAMS(c, p);
+}
+
+static void b_mask_count(op_case *c, rng *r, int v) {
+    kvp_p_mask_count p = {.H = v ? 8 : 3, .n = v ? 40000 : 77};
+    int32_t *m = malloc(sizeof(int32_t) * (size_t)p.H * p.n);
+    for (int i = 0; i < p.H * p.n; i++) m[i] = rng_int(r, 0, 2) == 0 ? 0 : rng_int(r, 1, 5);
+    bind_i32(c, m, (size_t)p.H * p.n, CMP_NONE);
+    free(m);
+    bind_i32(c, NULL, (size_t)p.H, CMP_EXACT);
+    c->op = KVP_OP_MASK_COUNT;
+    SET_PARAMS(c, p);
+}
+
+static void b_threshold_mask(op_case *c, rng *r, int v) {
+    /* prefill (offsets 0, e = n - window) and decode steps (per-head offsets into a ragged layer) */
+    int Hk = 4, m = v == 0 ? 500 : 130, n = v == 0 ? 500 : 700;
+    kvp_p_threshold_mask p = {.H = Hk, .m = m, .n = n, .e = v == 0 ? 372 : v == 1 ? 2 : 0,
+                              .threshold = v == 0 ? 0.1f : -0.5f};
+    int sb = bind_f32(c, (size_t)Hk * m, CMP_NONE, r, 1.0f);
+    ((float *)c->b[sb].host)[3] = NAN; /* a NaN score is below any threshold */
+    int32_t off[4];
+    for (int h = 0; h < Hk; h++) off[h] = v == 0 ? 0 : 700 - m - 17 * h;
+    bind_i32(c, off, (size_t)Hk, CMP_NONE);
+    bind_i32(c, NULL, (size_t)Hk * n, CMP_EXACT);
+    c->op = KVP_OP_THRESHOLD_MASK;
+    SET_PARAMS(c, p);
+}
+
+static void b_merge_match(op_case *c, rng *r, int v) {
+    /* variants: dtypes and head dims; a head that keeps nothing; a near-zero key (norm clamp) */
+    int ds[3] = {64, 128, 8}, len[16], Hk = 3, d = ds[v % 3], n = v == 1 ? 700 : 257;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    for (int c2 = 0; c2 < d; c2++) L.k[(size_t)L.meta[2] * d + c2] = 1e-9f;
+    kvp_p_merge_match p = {.Hk = Hk, .d = d, .n = n, .k_dtype = L.dt};
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    int32_t *keep = malloc(sizeof(int32_t) * (size_t)Hk * n);
+    for (int i = 0; i < Hk * n; i++) keep[i] = (v == 2 && i < n) ? 0 : rng_int(r, 0, 2) == 0;
+    bind_i32(c, keep, (size_t)Hk * n, CMP_NONE);
+    free(keep);
+    bind_f32(c, (size_t)Hk * n, CMP_F32, NULL, 0);
+    bind_i32(c, NULL, (size_t)Hk * n, CMP_EXACT);
+    c->op = KVP_OP_MERGE_MATCH;
+    c->tol = 1e-10;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_merge_values(op_case *c, rng *r, int v) {
+    /* a match from random data: targets are kept entries, several evicted per target; gates
+     * none / a value / NaN per head */
+    int ds[3] = {64, 128, 16}, len[16], Hk = 3, d = ds[v % 3], n = v == 1 ? 1000 : 300;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    kvp_p_merge_values p = {.Hk = Hk, .d = d, .n = n, .v_dtype = L.dt, .threshold = v == 2 ? 0.2f : 0.0f};
+    int vb = bind_rows(c, L.v, &L, CMP_LIVE_NMSE);
+    c->b[vb].dt = L.dt;
+    c->meta = bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    float *sim = malloc(sizeof(float) * (size_t)Hk * n);
+    int32_t *target = malloc(sizeof(int32_t) * (size_t)Hk * n);
+    for (int j = 0; j < Hk; j++)
+        for (int t = 0; t < n; t++) {
+            int kept = t % 4 == 0;
+            sim[j * n + t] = kept ? 0.0f : rng_uniform(r, -0.3f, 1.0f);
+            target[j * n + t] = kept ? -1 : 4 * rng_int(r, 0, (n - 1) / 4);
+        }
+    bind_host(c, sim, sizeof(float) * (size_t)Hk * n, CMP_NONE);
+    bind_i32(c, target, (size_t)Hk * n, CMP_NONE);
+    free(target);
+    float gate[3] = {-INFINITY, 0.4f, v == 0 ? NAN : -INFINITY};
+    int gb = bind_f32(c, 3, CMP_NONE, NULL, 0);
+    memcpy(c->b[gb].host, gate, sizeof gate);
+    c->hk = Hk;
+    c->op = KVP_OP_MERGE_VALUES;
+    c->tol = 1e-10;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_merge_add(op_case *c, rng *r, int v) {
+    /* cascades: several sources per destination, a source that is also a destination */
+    int ds[3] = {64, 8, 128}, len[16], Hk = 4, d = ds[v % 3], count = v == 1 ? 2000 : 60;
+    for (int j = 0; j < Hk; j++) len[j] = 500 - 20 * j;
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    kvp_p_merge_add p = {.Hk = Hk, .d = d, .count = count, .v_dtype = L.dt};
+    int vb = bind_rows(c, L.v, &L, CMP_LIVE_NMSE);
+    c->b[vb].dt = L.dt;
+    c->meta = bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    int32_t *pairs = malloc(sizeof(int32_t) * 2 * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        pairs[2 * i] = rng_int(r, 0, 439);
+        pairs[2 * i + 1] = i == 5 ? pairs[0] : rng_int(r, 0, 439);
+    }
+    bind_i32(c, pairs, (size_t)2 * count, CMP_NONE);
+    free(pairs);
+    bind_f32(c, (size_t)Hk * count, CMP_NONE, r, 0.3f);
+    c->hk = Hk;
+    c->op = KVP_OP_MERGE_ADD;
+    c->tol = 1e-10;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_accum_rows(op_case *c, rng *r, int v) {
+    kvp_p_accum_rows p = {.H = 4, .n = v ? 5000 : 300, .stride = v ? 5100 : 300, .n_prev = v ? 4990 : 0};
+    bind_f32(c, (size_t)p.H * p.n, CMP_NONE, r, 1.0f);
+    bind_f32(c, (size_t)p.H * p.stride, CMP_F32, r, 1.0f);
+    c->op = KVP_OP_ACCUM_ROWS;
+    SET_PARAMS(c, p);
+}
+
 static void b_large(op_case *c, rng *r, int v) {
     if (v <= 1) { /* top-k over 8 x 131072 scores, per row and global (a million entries) */
         kvp_p_topk p = {.H = 8, .n = 131072, .global_mode = v};
@@ -581,6 +740,14 @@ static const struct {
     {"lagkv", b_lagkv, 3},
     {"count_nonfinite", b_count_nonfinite, 3},
     {"truncate", b_truncate, 3},
+    {"rerotate", b_rerotate, 4},
+    {"topk_rows", b_topk_rows, 4},
+    {"mask_count", b_mask_count, 2},
+    {"threshold_mask", b_threshold_mask, 3},
+    {"merge_match", b_merge_match, 3},
+    {"merge_values", b_merge_values, 3},
+    {"merge_add", b_merge_add, 3},
+    {"accum_rows", b_accum_rows, 2},
     {"large", b_large, 6}, /* only with KVP_TEST_LARGE=1 */
 };
 
@@ -701,6 +868,23 @@ START_TEST(test_op_case) {
                              k / 4, ((const int32_t *)x)[k / 4], ((const int32_t *)y)[k / 4]);
             }
             break;
+        case CMP_LIVE_NMSE: {
+            size_t es = kvp_dtype_size((kvp_dtype)b->dt), per_row = b->row_bytes / es, m = 0;
+            for (int j = 0; j < c.hk; j++) m += (size_t)meta[2 * j + 1] * per_row;
+            float *u = malloc((m ? m : 1) * sizeof(float)), *w = malloc((m ? m : 1) * sizeof(float));
+            size_t k = 0;
+            for (int j = 0; j < c.hk; j++)
+                for (size_t e = 0; e < (size_t)meta[2 * j + 1] * per_row; e++, k++) {
+                    size_t at = (size_t)meta[2 * j] * per_row + e;
+                    u[k] = kvp__load((kvp_dtype)b->dt, x, at);
+                    w[k] = kvp__load((kvp_dtype)b->dt, y, at);
+                }
+            double e = nmse(u, w, m);
+            ck_assert_msg(e <= c.tol, "%s: binding %d live rows: NMSE %.3g > %.3g", label, i, e, c.tol);
+            free(u);
+            free(w);
+            break;
+        }
         case CMP_LIVE_ROWS:
             for (int j = 0; j < c.hk; j++) {
                 size_t off = (size_t)meta[2 * j] * b->row_bytes;

@@ -181,6 +181,45 @@ START_TEST(test_rope_by_hand) {
 }
 END_TEST
 
+/* Re-rotation (PRESSES.md 2.39): a key rotated at position p, then re-rotated by delta = t - p,
+ * equals the pre-RoPE key rotated at t (up to the f32 rounding of the angles), in both layouts;
+ * the stored positions become pos0 + t. */
+START_TEST(test_rerotate_equals_rope_at_new_position) {
+    enum { D = 16, N = 40 };
+    for (int layout = 0; layout < 2; layout++) {
+        float x[N * D], k[N * D], want[N * D], inv_freq[D / 2];
+        int32_t pos[N], meta[2] = {0, N};
+        rng r = rng_for("rerotate-by-hand", layout);
+        fill_normal(&r, x, N * D, 1.0f);
+        for (int f = 0; f < D / 2; f++) inv_freq[f] = 1.0f / powf(10000.0f, (float)(2 * f) / D);
+        for (int t = 0; t < N; t++) pos[t] = 3 * t + (t % 4); /* increasing, gapped */
+        for (int t = 0; t < N; t++)
+            for (int f = 0; f < D / 2; f++) {
+                int u = layout ? 2 * f : f, v = layout ? 2 * f + 1 : f + D / 2;
+                double a = (double)pos[t] * inv_freq[f], b = (double)(t + 5) * inv_freq[f];
+                const float *xt = x + t * D;
+                k[t * D + u] = (float)(xt[u] * cos(a) - xt[v] * sin(a));
+                k[t * D + v] = (float)(xt[v] * cos(a) + xt[u] * sin(a));
+                want[t * D + u] = (float)(xt[u] * cos(b) - xt[v] * sin(b));
+                want[t * D + v] = (float)(xt[v] * cos(b) + xt[u] * sin(b));
+            }
+        kvp_buffer *kb = buf_from(k, sizeof k), *mb = buf_from(meta, sizeof meta);
+        kvp_buffer *pb = buf_from(pos, sizeof pos), *fb = buf_from(inv_freq, sizeof inv_freq);
+        kvp_p_rerotate p = {.Hk = 1, .d = D, .n = N, .k_dtype = KVP_DT_F32, .rope_layout = layout, .pos0 = 5};
+        ck_assert_int_eq(KVP_RUN(H.ref, REROTATE, &p, KVP_B(kb), KVP_B(mb), KVP_B(pb), KVP_B(fb)), KVP_OK);
+        buf_read(kb, k, sizeof k);
+        buf_read(pb, pos, sizeof pos);
+        for (int t = 0; t < N; t++) {
+            ck_assert_int_eq(pos[t], t + 5);
+            for (int c = 0; c < D; c++)
+                ck_assert_msg(fabsf(k[t * D + c] - want[t * D + c]) < 2e-5f, "layout %d t %d c %d: %g vs %g",
+                              layout, t, c, k[t * D + c], want[t * D + c]);
+        }
+        kvp_buffer_free(kb), kvp_buffer_free(mb), kvp_buffer_free(pb), kvp_buffer_free(fb);
+    }
+}
+END_TEST
+
 START_TEST(test_pool_pad_softmax) {
     float s[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, o[10] = {0};
     kvp_buffer *sb = buf_from(s, sizeof s), *ob = buf_from(o, sizeof o);
@@ -258,6 +297,7 @@ int main(void) {
     tcase_add_test(tc, test_compact_order_and_ragged);
     tcase_add_test(tc, test_attention_by_hand);
     tcase_add_test(tc, test_rope_by_hand);
+    tcase_add_test(tc, test_rerotate_equals_rope_at_new_position);
     tcase_add_test(tc, test_pool_pad_softmax);
     tcase_add_test(tc, test_pyramid_budgets);
     suite_add_tcase(s, tc);

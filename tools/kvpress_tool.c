@@ -34,6 +34,11 @@ static int tool_presses(void) {
             const kvp_param_info *p = &pi->params[k];
             if (p->type == KVP_PARAM_PRESS)
                 printf("    %-22s press   %s\n", p->name, p->help);
+            else if (p->type == KVP_PARAM_PRESS_LIST)
+                printf("    %-22s [press] %s\n", p->name, p->help);
+            else if (p->type == KVP_PARAM_FLOAT_LIST)
+                printf("    %-22s [float] %s (each in [%g, %g])\n", p->name, p->help, p->min_value,
+                       p->max_value);
             else
                 printf("    %-22s %-7s %s (default %g)\n", p->name,
                        p->type == KVP_PARAM_INT ? "int" : p->type == KVP_PARAM_BOOL ? "bool" : "float",

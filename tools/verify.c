@@ -5,7 +5,14 @@
  *    tol = 1e-5 max|ref| + 1e-3 |b|; kept tokens need ref >= b - tol, evicted ref <= b + tol;
  *    without reference scores the sets must be identical;
  *  - masks (head-wise): the same rule over the whole layer with the wrapped press's reference
- *    scores, or, where those are not given, at least 99% of the kept positions agree. */
+ *    scores, or, where those are not given, at least 99% of the kept positions agree;
+ *  - keys.npy / values.npy (presses that change the kept keys or values: key re-rotation,
+ *    merging): each head's compressed rows in position order, elementwise like scores over the
+ *    head, when the kept set equals the reference's (a set that differs inside ties has other
+ *    rows). A press that changes the keys and not the values re-rotates them and rewrites the
+ *    positions: its kept tokens are found by their values and re-rotated keys.
+ * A press.json may name the press's artefact ("artefact": a safetensors path relative to the
+ * case folder); it is loaded and given to the press. */
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -152,6 +159,119 @@ static int check_sets_by_scores(const float *ref, const unsigned char *mine, int
     return ok;
 }
 
+/* Whether `key` is `orig` (a post-RoPE key at position p) re-rotated by delta positions
+ * (half-split RoPE with frequencies theta^(-2f/d)), to f32 rounding. */
+static int is_rerotated(const float *key, const float *orig, int d, int64_t delta, double theta) {
+    int half = d / 2;
+    double err = 0, norm = 0;
+    for (int f = 0; f < half; f++) {
+        float inv = 1.0f / powf((float)theta, (float)(2 * f) / (float)d);
+        double angle = (double)((float)delta * inv), c = cos(angle), s = sin(angle);
+        double u = orig[f] * c - orig[f + half] * s, v = orig[f + half] * c + orig[f] * s;
+        err += (u - key[f]) * (u - key[f]) + (v - key[f + half]) * (v - key[f + half]);
+        norm += u * u + v * v;
+    }
+    return err <= 1e-8 * norm + 1e-12;
+}
+
+/* Whether every head holds, row by row, the reference's kept tokens (values equal, keys
+ * re-rotated from them); then mine = the reference's set. Tokens that occur twice (equal
+ * values in layer 0, equal keys once re-rotated) cannot be told apart in the output, so this
+ * is how a re-rotated set is recognised as the reference's. */
+static int same_rows_as_reference(const kvp_cache *cache, int layer, const layer_inputs *li,
+                                  int64_t n, const int32_t *ref, int64_t n_ref,
+                                  unsigned char *mine) {
+    int Hk = li->n_kv_heads, d = li->head_dim;
+    int64_t lengths[256];
+    float *vals = malloc(sizeof(float) * (size_t)(n_ref ? n_ref : 1) * (size_t)d);
+    float *keys = malloc(sizeof(float) * (size_t)(n_ref ? n_ref : 1) * (size_t)d);
+    int same = vals && keys && kvp_cache_get_lengths(cache, layer, lengths) == KVP_OK;
+    for (int j = 0; j < Hk && same; j++) {
+        same = lengths[j] == n_ref;
+        if (same) kvp_cache_read(cache, layer, j, keys, vals, NULL);
+        const float *v0 = (const float *)li->values.data + (size_t)j * (size_t)n * (size_t)d;
+        const float *k0 = (const float *)li->keys.data + (size_t)j * (size_t)n * (size_t)d;
+        for (int64_t r = 0; r < n_ref && same; r++) {
+            int64_t t = ref[(size_t)j * (size_t)n_ref + (size_t)r];
+            same = t >= 0 && t < n && !memcmp(vals + r * d, v0 + t * d, sizeof(float) * (size_t)d) &&
+                   is_rerotated(keys + r * d, k0 + t * d, d, r - t, li->rope_theta);
+        }
+    }
+    free(vals);
+    free(keys);
+    if (!same) return 0;
+    memset(mine, 0, (size_t)Hk * (size_t)n);
+    for (int j = 0; j < Hk; j++)
+        for (int64_t r = 0; r < n_ref; r++) mine[(size_t)j * (size_t)n + (size_t)ref[(size_t)j * (size_t)n_ref + (size_t)r]] = 1;
+    return 1;
+}
+
+/* mine[j * n + t] = 1 for the tokens t that a layer whose keys were re-rotated to positions
+ * 0, 1, ... (its stored positions rewritten) holds: entry r is the next token whose value row
+ * is the entry's (exactly: the cache is f32) and whose key, re-rotated by r - t, is the
+ * entry's key (a token that occurs twice has the same values in layer 0, not the same key). */
+static int kept_by_rows(const kvp_cache *cache, int layer, const layer_inputs *li, int64_t n,
+                        unsigned char *mine, char *why, size_t why_size) {
+    int Hk = li->n_kv_heads, d = li->head_dim;
+    float *vals = malloc(sizeof(float) * (size_t)n * (size_t)d);
+    float *keys = malloc(sizeof(float) * (size_t)n * (size_t)d);
+    int64_t lengths[256];
+    if (!vals || !keys || kvp_cache_get_lengths(cache, layer, lengths) != KVP_OK) {
+        free(vals);
+        free(keys);
+        snprintf(why, why_size, "cannot read the compressed cache");
+        return 0;
+    }
+    memset(mine, 0, (size_t)Hk * (size_t)n);
+    int ok = 1;
+    for (int j = 0; j < Hk && ok; j++) {
+        kvp_cache_read(cache, layer, j, keys, vals, NULL);
+        const float *v0 = (const float *)li->values.data + (size_t)j * (size_t)n * (size_t)d;
+        const float *k0 = (const float *)li->keys.data + (size_t)j * (size_t)n * (size_t)d;
+        for (int64_t r = 0, t = 0; r < lengths[j] && ok; r++, t++) {
+            while (t < n && (memcmp(vals + r * d, v0 + t * d, sizeof(float) * (size_t)d) ||
+                             !is_rerotated(keys + r * d, k0 + t * d, d, r - t, li->rope_theta)))
+                t++;
+            if (t == n) {
+                snprintf(why, why_size, "head %d: entry %lld is none of the layer's tokens re-rotated",
+                         j, (long long)r);
+                ok = 0;
+            } else {
+                mine[(size_t)j * (size_t)n + (size_t)t] = 1;
+            }
+        }
+    }
+    free(vals);
+    free(keys);
+    return ok;
+}
+
+/* The cache's keys (which = 0) or values (1) of every head against the reference rows
+ * [Hk, n_kept, d], elementwise with the scores' rule over each head. */
+static int check_rows(const kvp_cache *cache, int layer, int which, int Hk, int64_t n_kept, int d,
+                      const float *ref, char *why, size_t why_size) {
+    float *mine = malloc(sizeof(float) * (size_t)(n_kept ? n_kept : 1) * (size_t)d);
+    if (!mine) {
+        snprintf(why, why_size, "out of memory");
+        return 0;
+    }
+    int ok = 1;
+    for (int j = 0; j < Hk && ok; j++) {
+        kvp_cache_read(cache, layer, j, which ? NULL : mine, which ? mine : NULL, NULL);
+        const float *r = ref + (size_t)j * (size_t)n_kept * (size_t)d;
+        double maxabs = 0;
+        for (size_t e = 0; e < (size_t)n_kept * (size_t)d; e++) maxabs = fmax(maxabs, fabs(r[e]));
+        for (size_t e = 0; e < (size_t)n_kept * (size_t)d && ok; e++)
+            if (!(fabs(mine[e] - r[e]) <= 1e-5 * maxabs + 1e-3 * fabs(r[e]))) {
+                snprintf(why, why_size, "%s of head %d entry %zu channel %zu: %.8g, reference %.8g",
+                         which ? "value" : "key", j, e / (size_t)d, e % (size_t)d, mine[e], r[e]);
+                ok = 0;
+            }
+    }
+    free(mine);
+    return ok;
+}
+
 /* Runs one case; returns 1 when it passes, with the reason in why otherwise. */
 static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_size) {
     char path[4200], err[512] = "";
@@ -162,6 +282,19 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
         return 0;
     }
     kvp_press *press = press_from_json(spec, err, sizeof err);
+    const kvp_json *art = kvp__json_get(spec, "artefact");
+    kvp_artefact *artefact = NULL;
+    if (press && art) {
+        char apath[4200];
+        snprintf(apath, sizeof apath, "%s/%s", dir, art->kind == KVP_JSON_STRING ? art->string : "");
+        if (art->kind != KVP_JSON_STRING || kvp_artefact_load(apath, &artefact) != KVP_OK ||
+            kvp_press_set_artefact(press, artefact) != KVP_OK) {
+            snprintf(err, sizeof err, "artefact %s: %s", apath, kvp_last_error());
+            kvp_press_destroy(press);
+            kvp_artefact_destroy(artefact);
+            press = NULL;
+        }
+    }
     kvp__json_free(spec);
     if (!press) {
         snprintf(why, why_size, "%s", err);
@@ -173,7 +306,7 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
     kvp_inputs *in = NULL;
     float *scores = NULL;
     unsigned char *mine = NULL;
-    npy_array ref_scores = {0}, ref_kept = {0}, ref_mask = {0};
+    npy_array ref_scores = {0}, ref_kept = {0}, ref_mask = {0}, ref_rows[2] = {{0}, {0}};
     if (load_inputs(dir, &li, err, sizeof err)) {
         snprintf(why, why_size, "%s", err);
         goto done;
@@ -254,14 +387,31 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
         for (int64_t t = 0; t < lengths[j]; t++) mine[(size_t)j * n + positions[t]] = 1;
     }
     free(positions);
-
-    snprintf(path, sizeof path, "%s/kept.npy", dir);
-    if (is_file(path)) {
-        if (npy_load(path, &ref_kept, err, sizeof err) || ref_kept.type != NPY_I32 ||
-            ref_kept.ndim != 2 || ref_kept.shape[0] != Hk) {
-            snprintf(why, why_size, "kept.npy: %s", err[0] ? err : "unexpected shape or type");
+    /* presses that change the kept keys or values: the reference rows */
+    const char *row_files[2] = {"keys", "values"};
+    for (int w = 0; w < 2; w++) {
+        snprintf(path, sizeof path, "%s/%s.npy", dir, row_files[w]);
+        if (!is_file(path)) continue;
+        if (npy_load(path, &ref_rows[w], err, sizeof err) || ref_rows[w].type != NPY_F32 ||
+            ref_rows[w].ndim != 3 || ref_rows[w].shape[0] != Hk || ref_rows[w].shape[2] != d) {
+            snprintf(why, why_size, "%s.npy: %s", row_files[w], err[0] ? err : "unexpected shape or type");
             goto done;
         }
+    }
+    snprintf(path, sizeof path, "%s/kept.npy", dir);
+    if (is_file(path) && (npy_load(path, &ref_kept, err, sizeof err) || ref_kept.type != NPY_I32 ||
+                          ref_kept.ndim != 2 || ref_kept.shape[0] != Hk)) {
+        snprintf(why, why_size, "kept.npy: %s", err[0] ? err : "unexpected shape or type");
+        goto done;
+    }
+    /* keys changed and not values: the keys were re-rotated, the positions rewritten */
+    if (ref_rows[0].data && !ref_rows[1].data &&
+        !(ref_kept.data && same_rows_as_reference(cache, li.layer, &li, n, ref_kept.data,
+                                                  ref_kept.shape[1], mine)) &&
+        !kept_by_rows(cache, li.layer, &li, n, mine, why, why_size))
+        goto done;
+
+    if (ref_kept.data) {
         int64_t n_kept = ref_kept.shape[1];
         for (int j = 0; j < Hk; j++) {
             if (lengths[j] != n_kept) {
@@ -281,6 +431,22 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
                         goto done;
                     }
             }
+        }
+        int same = 1; /* the rows compare only where the kept sets are the reference's */
+        for (int j = 0; j < Hk && same; j++) {
+            const int32_t *rk = (const int32_t *)ref_kept.data + (size_t)j * n_kept;
+            for (int64_t k = 0; k < n_kept && same; k++)
+                same = rk[k] >= 0 && rk[k] < n && mine[(size_t)j * n + rk[k]];
+        }
+        for (int w = 0; w < 2 && same; w++) {
+            if (!ref_rows[w].data) continue;
+            if (ref_rows[w].shape[1] != n_kept) {
+                snprintf(why, why_size, "%s.npy holds %lld rows per head, kept.npy %lld", row_files[w],
+                         (long long)ref_rows[w].shape[1], (long long)n_kept);
+                goto done;
+            }
+            if (!check_rows(cache, li.layer, w, Hk, n_kept, d, ref_rows[w].data, why, why_size))
+                goto done;
         }
         pass = 1;
         goto done;
@@ -315,6 +481,8 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
     }
     snprintf(why, why_size, "no kept.npy or mask.npy");
 done:
+    npy_free(&ref_rows[0]);
+    npy_free(&ref_rows[1]);
     npy_free(&ref_scores);
     npy_free(&ref_kept);
     npy_free(&ref_mask);
@@ -324,6 +492,7 @@ done:
     kvp_cache_destroy(cache);
     inputs_free(&li);
     kvp_press_destroy(press);
+    kvp_artefact_destroy(artefact); /* after the press that references it */
     return pass;
 }
 

@@ -27,6 +27,9 @@ const char *const kvp_gpu_kernels[] = {
     "attention_tile",    "attention_decode",  "attention_combine", "proj_vnorm",
     "keydiff_invnorm",   "keydiff_colsum",    "keydiff_anchor",   "keydiff_score",
     "lagkv_fill",        "lagkv_partition",   "truncate",
+    "rerotate",          "topk_rows_row",     "topk_rows_init",   "topk_rows_mask",
+    "mask_count",        "threshold_mask",    "accum_rows",       "merge_invnorm",
+    "merge_match",       "merge_values",      "merge_add_gather", "merge_add_apply",
 };
 const int kvp_gpu_kernel_count = (int)(sizeof kvp_gpu_kernels / sizeof kvp_gpu_kernels[0]);
 
@@ -412,6 +415,96 @@ static kvp_status plan_compact(builder *b) {
     return KVP_OK;
 }
 
+/* ---- re-rotation, head budgets, thresholds and merges (presses of WP1) -------------------- */
+
+#define ROW_MAX_D 256 /* kernels that keep a cache row in a private array */
+
+static kvp_status plan_rerotate(builder *b) {
+    const kvp_p_rerotate *p = b->call->params;
+    if (p->Hk <= 0 || p->n <= 0) return KVP_OK;
+    if (p->d > ROW_MAX_D) return unsupported(b, "head_dim above 256");
+    PASS(b, "rerotate", stride_groups((int64_t)p->Hk * p->n, WG), 1, 1, *p, 0, 1, 2, 3);
+    return KVP_OK;
+}
+
+static kvp_status plan_topk_rows(builder *b) {
+    const kvp_p_topk_rows *p = b->call->params;
+    if (p->H <= 0 || p->n <= 0) return KVP_OK;
+    int nchunk = (int)ceil_div(p->n, TOPK_CHUNK);
+    kvp_p_topk_pass tp = {.rows = p->H, .len = p->n, .k = 0, .nchunk = nchunk, .chunk = TOPK_CHUNK};
+    if (p->n <= TOPK_ROW_MAX) {
+        PASS(b, "topk_rows_row", 1, p->H, 1, tp, 0, 1, 2);
+        return KVP_OK;
+    }
+    int hist = add_scratch(b, sizeof(int32_t) * (size_t)p->H * TOPK_MAX_BINS);
+    int state = add_scratch(b, sizeof(int32_t) * 4 * (size_t)p->H);
+    int counts = add_scratch(b, sizeof(int32_t) * (size_t)p->H * nchunk);
+    PASS(b, "topk_rows_init", stride_groups((int64_t)p->H * TOPK_MAX_BINS, WG), 1, 1, tp, hist,
+         state, 1);
+    static const int shifts[3] = {21, 10, 0}, widths[3] = {11, 11, 10};
+    for (int r = 0; r < 3; r++) {
+        tp.shift = shifts[r];
+        tp.bits = widths[r];
+        PASS(b, "topk_hist", nchunk, p->H, 1, tp, 0, hist, state);
+        PASS(b, "topk_digit", 1, p->H, 1, tp, hist, state);
+    }
+    PASS(b, "topk_tie_count", nchunk, p->H, 1, tp, 0, state, counts);
+    PASS(b, "topk_rows_mask", nchunk, p->H, 1, tp, 0, state, counts, 1, 2);
+    return KVP_OK;
+}
+
+static kvp_status plan_mask_count(builder *b) {
+    const kvp_p_mask_count *p = b->call->params;
+    if (p->H > 0) PASS(b, "mask_count", 1, p->H, 1, *p, 0, 1);
+    return KVP_OK;
+}
+
+static kvp_status plan_threshold_mask(builder *b) {
+    const kvp_p_threshold_mask *p = b->call->params;
+    int64_t total = (int64_t)p->H * p->n;
+    if (total > 0) PASS(b, "threshold_mask", stride_groups(total, WG), 1, 1, *p, 0, 1, 2);
+    return KVP_OK;
+}
+
+static kvp_status plan_accum_rows(builder *b) {
+    const kvp_p_accum_rows *p = b->call->params;
+    int64_t total = (int64_t)p->H * p->n;
+    if (total > 0) PASS(b, "accum_rows", stride_groups(total, WG), 1, 1, *p, 0, 1);
+    return KVP_OK;
+}
+
+static kvp_status plan_merge_match(builder *b) {
+    const kvp_p_merge_match *p = b->call->params;
+    if (p->Hk <= 0 || p->n <= 0) return KVP_OK;
+    if (p->d > ROW_MAX_D) return unsupported(b, "head_dim above 256");
+    int64_t rows = (int64_t)p->Hk * p->n;
+    int invn = add_scratch(b, sizeof(float) * (size_t)rows);
+    PASS(b, "merge_invnorm", stride_groups(rows, WG), 1, 1, *p, 0, 1, invn);
+    PASS(b, "merge_match", ceil_div(p->n, WG), p->Hk, 1, *p, 0, 1, 2, invn, 3, 4);
+    return KVP_OK;
+}
+
+static kvp_status plan_merge_values(builder *b) {
+    const kvp_p_merge_values *p = b->call->params;
+    if (p->Hk <= 0 || p->n <= 0) return KVP_OK;
+    if (p->d > ROW_MAX_D) return unsupported(b, "head_dim above 256");
+    PASS(b, "merge_values", ceil_div(p->n, WG), p->Hk, 1, *p, 0, 1, 2, 3, 4);
+    return KVP_OK;
+}
+
+static kvp_status plan_merge_add(builder *b) {
+    const kvp_p_merge_add *p = b->call->params;
+    if (p->Hk <= 0 || p->count <= 0) return KVP_OK;
+    if (p->d > ROW_MAX_D) return unsupported(b, "head_dim above 256");
+    /* the head lengths are on the device: the rows of the value buffer bound them */
+    int64_t rows = (int64_t)(binding_bytes(b, 0) / ((size_t)p->d * dtype_bytes(p->v_dtype)));
+    int src = add_scratch(b, sizeof(float) * (size_t)p->Hk * p->count * p->d);
+    PASS(b, "merge_add_gather", stride_groups((int64_t)p->Hk * p->count * p->d, WG), 1, 1, *p, 0,
+         1, 2, src);
+    PASS(b, "merge_add_apply", ceil_div(rows > 0 ? rows : 1, WG), p->Hk, 1, *p, 0, 1, 2, 3, src);
+    return KVP_OK;
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
 typedef kvp_status (*plan_fn)(builder *b);
@@ -441,6 +534,14 @@ static const struct {
     [KVP_OP_LAGKV] = {plan_lagkv, 1u << 3},
     [KVP_OP_COUNT_NONFINITE] = {plan_count_nonfinite, 1u << 1},
     [KVP_OP_TRUNCATE] = {plan_truncate, 1u << 1},
+    [KVP_OP_REROTATE] = {plan_rerotate, (1u << 0) | (1u << 2)},
+    [KVP_OP_TOPK_ROWS] = {plan_topk_rows, 1u << 2},
+    [KVP_OP_MASK_COUNT] = {plan_mask_count, 1u << 1},
+    [KVP_OP_THRESHOLD_MASK] = {plan_threshold_mask, 1u << 2},
+    [KVP_OP_MERGE_MATCH] = {plan_merge_match, (1u << 3) | (1u << 4)},
+    [KVP_OP_MERGE_VALUES] = {plan_merge_values, 1u << 0},
+    [KVP_OP_MERGE_ADD] = {plan_merge_add, 1u << 0},
+    [KVP_OP_ACCUM_ROWS] = {plan_accum_rows, 1u << 1},
 };
 
 kvp_status kvp_gpu_plan_op(kvp_context *ctx, const kvp_op_call *call, const kvp_gpu_caps *caps,

@@ -17,30 +17,18 @@ static kvp_status critical_score(const kvp_press *p, const kvp_press_run *run, k
         KVP_TRY(kvp__topk(run, *out, m1 > run->n ? run->n : m1, 0, stage1));
     }
     /* Stage 2: (S + epsilon) * ||v W_o||_1, averaged over the group's query heads. */
-    const kvp_tensor *wo = &run->in->wo.t;
-    const kvp_cache_layer *L = &run->cache->layers[run->layer];
     kvp_buffer *vnorm;
-    KVP_TRY(kvp__scores_alloc(run, run->Hk, &vnorm));
-    kvp_p_proj_vnorm pv = {.Hq = (int)(wo->shape[1] / run->d),
-                           .Hk = run->Hk,
-                           .d = run->d,
-                           .D = (int)wo->shape[0],
-                           .n = (int)run->n,
-                           .v_dtype = (int)run->cache->opt.dtype,
-                           .wo_dtype = (int)wo->dtype};
-    KVP_TRY(KVP_RUN(ctx, PROJ_VNORM, &pv, KVP_BO(L->values, L->values_offset), KVP_B(L->meta),
-                    KVP_BO(wo->buffer, wo->offset), KVP_B(vnorm)));
+    KVP_TRY(kvp__projected_vnorm(run, &vnorm));
     KVP_TRY(kvp__score_map(run, *out, run->Hk, 1.0f, (float)kvp__press_param(p, "epsilon"), vnorm));
     if (!stage1) return KVP_OK;
     kvp_p_masked_fill mf = {.H = run->Hk, .n = (int)run->n, .value = FLT_MAX};
     return KVP_RUN(ctx, MASKED_FILL, &mf, KVP_B(*out), KVP_B(stage1));
 }
 
-static kvp_status critical_check(const kvp_press *p, const kvp_press_run *run) {
-    (void)p;
+kvp_status kvp__critical_check(const kvp_press *p, const kvp_press_run *run) {
     const kvp_tensor *wo = &run->in->wo.t;
-    return kvp__need(run, "criticalkv", wo->shape[1] % run->d == 0 &&
-                                            (wo->shape[1] / run->d) % run->Hk == 0,
+    return kvp__need(run, p->vt->info.name, wo->shape[1] % run->d == 0 &&
+                                                (wo->shape[1] / run->d) % run->Hk == 0,
                      "W_o must have n_heads * head_dim columns");
 }
 
@@ -60,6 +48,6 @@ const kvp_press_vtable kvp_press_criticalkv = {
              .needs = KVP_NEED_WO,
              .n_params = KVP_COUNT(critical_params),
              .params = critical_params},
-    .check = critical_check,
+    .check = kvp__critical_check,
     .score = critical_score,
 };

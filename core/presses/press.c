@@ -38,11 +38,44 @@ double kvp__press_param(const kvp_press *p, const char *name) {
     return i < 0 ? NAN : p->value[i];
 }
 
-double kvp__press_ratio(const kvp_press *p) {
+double kvp__press_layer_ratio(const kvp_press *p, int layer) {
+    if (p->vt->ratio) return p->vt->ratio(p, layer);
     int i = param_index(p, "compression_ratio");
     if (i < 0) return 0.0;
-    if (p->value[i] < 0 && p->inner) return kvp__press_ratio(p->inner);
+    if (p->value[i] < 0 && p->inner) return kvp__press_layer_ratio(p->inner, layer);
     return p->value[i] < 0 ? 0.0 : p->value[i];
+}
+
+double kvp__press_ratio(const kvp_press *p) { return kvp__press_layer_ratio(p, -1); }
+
+static int holds_presses(kvp_param_type t) {
+    return t == KVP_PARAM_PRESS || t == KVP_PARAM_PRESS_LIST;
+}
+
+int kvp__press_child_count(const kvp_press *p) {
+    int n = 0;
+    for (int i = 0; i < p->vt->info.n_params; i++)
+        if (holds_presses(p->vt->info.params[i].type)) n += p->list[i].count;
+    return n;
+}
+
+kvp_press *kvp__press_child(const kvp_press *p, int k) {
+    for (int i = 0; i < p->vt->info.n_params; i++) {
+        if (!holds_presses(p->vt->info.params[i].type)) continue;
+        if (k < p->list[i].count) return p->list[i].presses[k];
+        k -= p->list[i].count;
+    }
+    return NULL;
+}
+
+kvp_press *kvp__press_param_press(const kvp_press *p, const char *name) {
+    int i = param_index(p, name);
+    return i >= 0 && p->list[i].count > 0 ? p->list[i].presses[0] : NULL;
+}
+
+const kvp_param_list *kvp__press_list(const kvp_press *p, const char *name) {
+    int i = param_index(p, name);
+    return i >= 0 ? &p->list[i] : NULL;
 }
 
 kvp_status kvp_press_create(const char *name, kvp_press **press) {
@@ -56,6 +89,13 @@ kvp_status kvp_press_create(const char *name, kvp_press **press) {
         if (!p) return kvp__error_tls(KVP_ERR_OUT_OF_HOST_MEMORY, "kvp_press_create: out of memory");
         p->vt = vt;
         for (int i = 0; i < vt->info.n_params; i++) p->value[i] = vt->info.params[i].default_value;
+        if (vt->init) {
+            kvp_status st = vt->init(p);
+            if (st != KVP_OK) {
+                kvp_press_destroy(p);
+                return st;
+            }
+        }
         *press = p;
         return KVP_OK;
     }
@@ -70,7 +110,12 @@ kvp_status kvp_press_create(const char *name, kvp_press **press) {
 
 void kvp_press_destroy(kvp_press *p) {
     if (!p) return;
-    kvp_press_destroy(p->inner);
+    for (int i = 0; i < p->vt->info.n_params; i++) {
+        for (int k = 0; p->list[i].presses && k < p->list[i].count; k++)
+            kvp_press_destroy(p->list[i].presses[k]);
+        free(p->list[i].presses);
+        free(p->list[i].values);
+    }
     if (p->free_state) p->free_state(p->state);
     free(p);
 }
@@ -80,7 +125,7 @@ const kvp_press_info *kvp_press_get_info(const kvp_press *p) { return p ? &p->vt
 void kvp_press_reset(kvp_press *p) {
     if (!p) return;
     if (p->vt->reset) p->vt->reset(p);
-    kvp_press_reset(p->inner);
+    for (int k = 0; k < kvp__press_child_count(p); k++) kvp_press_reset(kvp__press_child(p, k));
 }
 
 static kvp_status find_param(const kvp_press *p, const char *name, const kvp_param_info **out,
@@ -103,15 +148,37 @@ static kvp_status find_param(const kvp_press *p, const char *name, const kvp_par
     return KVP_OK;
 }
 
+static const char *type_hint(kvp_param_type t) {
+    switch (t) {
+    case KVP_PARAM_PRESS: return "takes a press (kvp_press_set_press)";
+    case KVP_PARAM_PRESS_LIST: return "is a list of presses (kvp_press_add_press)";
+    case KVP_PARAM_FLOAT_LIST: return "is a list of numbers (kvp_press_set_floats)";
+    default: return "is a number";
+    }
+}
+
+/* A number for parameter pi (its range; -1 = inherit where that is the default). */
+static kvp_status check_number(const kvp_press *p, const kvp_param_info *pi, double v) {
+    const char *pn = p->vt->info.name, *name = pi->name;
+    if (isnan(v) && isnan(pi->default_value)) return KVP_OK; /* NaN default: "not set" */
+    if (isnan(v)) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: value is NaN", pn, name);
+    int inherit = v == -1 && pi->default_value == -1 && pi->type != KVP_PARAM_FLOAT_LIST;
+    if (!inherit && (v < pi->min_value || (pi->max_exclusive ? v >= pi->max_value : v > pi->max_value)))
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s = %g is outside [%g, %g%c", pn, name, v,
+                              pi->min_value, pi->max_value, pi->max_exclusive ? ')' : ']');
+    return KVP_OK;
+}
+
 static kvp_status set_value(kvp_press *p, const char *name, double v, kvp_param_type given) {
     const kvp_param_info *pi = NULL;
     int i = 0;
     KVP_TRY(find_param(p, name, &pi, &i));
     const char *pn = p->vt->info.name;
-    if (pi->type == KVP_PARAM_PRESS)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s takes a press (kvp_press_set_press)", pn,
-                              name);
-    if (isnan(v)) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: value is NaN", pn, name);
+    if (pi->type == KVP_PARAM_PRESS || pi->type == KVP_PARAM_PRESS_LIST ||
+        pi->type == KVP_PARAM_FLOAT_LIST)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s %s", pn, name, type_hint(pi->type));
+    if (isnan(v) && !isnan(pi->default_value))
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: value is NaN", pn, name);
     if ((pi->type == KVP_PARAM_BOOL) != (given == KVP_PARAM_BOOL))
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is %s", pn, name,
                               pi->type == KVP_PARAM_BOOL ? "a boolean" : "not a boolean");
@@ -121,10 +188,7 @@ static kvp_status set_value(kvp_press *p, const char *name, double v, kvp_param_
     if (pi->type == KVP_PARAM_INT && v != floor(v))
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is an integer, got %g", pn, name, v);
     /* A default of -1 means "inherit" (wrappers: the inner press's ratio); -1 may be set back. */
-    int inherit = v == -1 && pi->default_value == -1;
-    if (!inherit && (v < pi->min_value || (pi->max_exclusive ? v >= pi->max_value : v > pi->max_value)))
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s = %g is outside [%g, %g%c", pn, name, v,
-                              pi->min_value, pi->max_value, pi->max_exclusive ? ')' : ']');
+    KVP_TRY(check_number(p, pi, v));
     p->value[i] = v;
     return KVP_OK;
 }
@@ -139,39 +203,123 @@ kvp_status kvp_press_set_bool(kvp_press *p, const char *name, int value) {
     return set_value(p, name, value ? 1.0 : 0.0, KVP_PARAM_BOOL);
 }
 
-kvp_status kvp_press_set_press(kvp_press *p, const char *name, kvp_press *inner) {
-    const kvp_param_info *pi = NULL;
-    int i = 0;
-    KVP_TRY(find_param(p, name, &pi, &i));
-    if (pi->type != KVP_PARAM_PRESS)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is not a press parameter",
-                              p->vt->info.name, name);
-    if (!inner) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: inner press is NULL",
-                                      p->vt->info.name, name);
-    if (inner == p)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: a press cannot wrap itself",
-                              p->vt->info.name, name);
-    /* Wrappers wrap scorers: a press with a score (or a wrapper around one). */
+/* The default rule for presses given to wrappers: a scorer (or a wrapper around one), not a
+ * decoding press; head-wise presses only inside decoding presses. */
+static kvp_status accept_default(const kvp_press *p, const kvp_param_info *pi,
+                                 const kvp_press *inner) {
     const kvp_press *probe = inner;
     while (probe && !probe->vt->score) probe = probe->inner;
     if (!probe || inner->vt->info.kind == KVP_PRESS_DECODING)
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: %s is not a scorer press",
-                              p->vt->info.name, name, inner->vt->info.name);
+                              p->vt->info.name, pi->name, inner->vt->info.name);
     if (inner->vt->info.kind == KVP_PRESS_HEADWISE && p->vt->info.kind != KVP_PRESS_DECODING)
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: %s (head-wise) cannot be wrapped by %s",
-                              p->vt->info.name, name, inner->vt->info.name, p->vt->info.name);
-    kvp_press_destroy(p->inner);
-    p->inner = inner;
+                              p->vt->info.name, pi->name, inner->vt->info.name, p->vt->info.name);
     return KVP_OK;
+}
+
+/* Checks a press given to parameter `name` (of the type `want`); *index receives the slot. */
+static kvp_status accept_child(kvp_press *p, const char *name, kvp_press *child,
+                               kvp_param_type want, int *index) {
+    const kvp_param_info *pi = NULL;
+    KVP_TRY(find_param(p, name, &pi, index));
+    const char *pn = p->vt->info.name;
+    if (pi->type != want)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s %s", pn, name, type_hint(pi->type));
+    if (!child) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: press is NULL", pn, name);
+    if (child == p)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: a press cannot hold itself", pn, name);
+    for (int k = 0; k < p->list[*index].count; k++)
+        if (p->list[*index].presses[k] == child)
+            return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: the press is already there", pn, name);
+    return p->vt->accept ? p->vt->accept(p, pi, child) : accept_default(p, pi, child);
+}
+
+kvp_status kvp_press_set_press(kvp_press *p, const char *name, kvp_press *inner) {
+    int i = 0;
+    KVP_TRY(accept_child(p, name, inner, KVP_PARAM_PRESS, &i));
+    kvp_param_list *l = &p->list[i];
+    if (!l->presses) {
+        l->presses = malloc(sizeof *l->presses);
+        if (!l->presses)
+            return kvp__error_tls(KVP_ERR_OUT_OF_HOST_MEMORY, "kvp_press_set_press: out of memory");
+    }
+    if (l->count) kvp_press_destroy(l->presses[0]);
+    l->presses[0] = inner;
+    l->count = 1;
+    if (strcmp(name, "press") == 0) p->inner = inner;
+    return KVP_OK;
+}
+
+kvp_status kvp_press_add_press(kvp_press *p, const char *name, kvp_press *member) {
+    int i = 0;
+    KVP_TRY(accept_child(p, name, member, KVP_PARAM_PRESS_LIST, &i));
+    kvp_param_list *l = &p->list[i];
+    if (l->count >= 1024)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: more than 1024 presses",
+                              p->vt->info.name, name);
+    kvp_press **grown = realloc(l->presses, sizeof *grown * (size_t)(l->count + 1));
+    if (!grown) return kvp__error_tls(KVP_ERR_OUT_OF_HOST_MEMORY, "kvp_press_add_press: out of memory");
+    l->presses = grown;
+    l->presses[l->count++] = member;
+    return KVP_OK;
+}
+
+kvp_status kvp_press_set_floats(kvp_press *p, const char *name, const double *values, int count) {
+    const kvp_param_info *pi = NULL;
+    int i = 0;
+    KVP_TRY(find_param(p, name, &pi, &i));
+    const char *pn = p->vt->info.name;
+    if (pi->type != KVP_PARAM_FLOAT_LIST)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s %s", pn, name, type_hint(pi->type));
+    if (count < 0 || count > 65536 || (count > 0 && !values))
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: %d values (0 .. 65536, values not NULL)",
+                              pn, name, count);
+    for (int k = 0; k < count; k++) KVP_TRY(check_number(p, pi, values[k]));
+    double *copy = malloc(sizeof *copy * (size_t)(count ? count : 1));
+    if (!copy) return kvp__error_tls(KVP_ERR_OUT_OF_HOST_MEMORY, "kvp_press_set_floats: out of memory");
+    for (int k = 0; k < count; k++) copy[k] = values[k];
+    free(p->list[i].values);
+    p->list[i].values = copy;
+    p->list[i].count = count;
+    return KVP_OK;
+}
+
+kvp_status kvp_press_get_floats(const kvp_press *p, const char *name, double *values, int capacity,
+                                int *count) {
+    const kvp_param_info *pi = NULL;
+    int i = 0;
+    KVP_TRY(find_param(p, name, &pi, &i));
+    if (pi->type != KVP_PARAM_FLOAT_LIST)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s %s", p->vt->info.name, name,
+                              type_hint(pi->type));
+    if (!count) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_press_get_floats: count is NULL");
+    *count = p->list[i].count;
+    for (int k = 0; values && k < capacity && k < p->list[i].count; k++) values[k] = p->list[i].values[k];
+    return KVP_OK;
+}
+
+/* The first press of the tree (p, then its presses in parameter order) that takes an
+ * artefact. */
+static kvp_press *artefact_taker(kvp_press *p) {
+    if ((p->vt->info.needs & KVP_NEED_ARTEFACT) && p->vt->check_artefact) return p;
+    for (int k = 0; k < kvp__press_child_count(p); k++) {
+        kvp_press *q = artefact_taker(kvp__press_child(p, k));
+        if (q) return q;
+    }
+    return NULL;
 }
 
 kvp_status kvp_press_set_artefact(kvp_press *p, kvp_artefact *a) {
     if (!p || !a) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_press_set_artefact: NULL argument");
-    if (!(p->vt->info.needs & KVP_NEED_ARTEFACT) || !p->vt->check_artefact)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press %s does not take an artefact",
-                              p->vt->info.name);
-    KVP_TRY(p->vt->check_artefact(p, a));
-    p->artefact = a;
+    /* A wrapper passes it on to the first press it holds that takes one. */
+    kvp_press *q = artefact_taker(p);
+    if (!q)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press %s%s does not take an artefact",
+                              p->vt->info.name,
+                              kvp__press_child_count(p) ? " (nor the presses it holds)" : "");
+    KVP_TRY(q->vt->check_artefact(q, a));
+    q->artefact = a;
     return KVP_OK;
 }
 
@@ -180,10 +328,17 @@ kvp_status kvp_press_get(const kvp_press *p, const char *name, double *value) {
     int i = 0;
     KVP_TRY(find_param(p, name, &pi, &i));
     if (!value) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_press_get: value is NULL");
-    if (pi->type == KVP_PARAM_PRESS)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is a press", p->vt->info.name, name);
+    if (pi->type != KVP_PARAM_INT && pi->type != KVP_PARAM_FLOAT && pi->type != KVP_PARAM_BOOL)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s %s", p->vt->info.name, name,
+                              type_hint(pi->type));
     *value = p->value[i];
     return KVP_OK;
+}
+
+/* The shortest form of v that reads back to the same double. */
+static void format_number(double v, char *num, size_t size) {
+    snprintf(num, size, "%.15g", v);
+    if (strtod(num, NULL) != v) snprintf(num, size, "%.17g", v);
 }
 
 static void describe(const kvp_press *p, char *buf, size_t size, size_t *len) {
@@ -194,22 +349,36 @@ static void describe(const kvp_press *p, char *buf, size_t size, size_t *len) {
     PUT("%s(", p->vt->info.name);
     for (int i = 0; i < p->vt->info.n_params; i++) {
         const kvp_param_info *pi = &p->vt->info.params[i];
+        const kvp_param_list *l = &p->list[i];
+        char num[32];
         PUT("%s%s=", i ? ", " : "", pi->name);
-        if (pi->type == KVP_PARAM_PRESS) {
-            if (p->inner)
-                describe(p->inner, buf, size, len);
+        switch (pi->type) {
+        case KVP_PARAM_PRESS:
+            if (l->count)
+                describe(l->presses[0], buf, size, len);
             else
                 PUT("none");
-        } else if (pi->type == KVP_PARAM_BOOL) {
-            PUT("%s", p->value[i] ? "true" : "false");
-        } else if (pi->type == KVP_PARAM_INT) {
-            PUT("%lld", (long long)p->value[i]);
-        } else {
-            /* the shortest form that reads back to the same double */
-            char num[32];
-            snprintf(num, sizeof num, "%.15g", p->value[i]);
-            if (strtod(num, NULL) != p->value[i]) snprintf(num, sizeof num, "%.17g", p->value[i]);
+            break;
+        case KVP_PARAM_PRESS_LIST:
+        case KVP_PARAM_FLOAT_LIST:
+            PUT("[");
+            for (int k = 0; k < l->count; k++) {
+                if (k) PUT(", ");
+                if (pi->type == KVP_PARAM_PRESS_LIST) {
+                    describe(l->presses[k], buf, size, len);
+                } else {
+                    format_number(l->values[k], num, sizeof num);
+                    PUT("%s", num);
+                }
+            }
+            PUT("]");
+            break;
+        case KVP_PARAM_BOOL: PUT("%s", p->value[i] ? "true" : "false"); break;
+        case KVP_PARAM_INT: PUT("%lld", (long long)p->value[i]); break;
+        default:
+            format_number(p->value[i], num, sizeof num);
             PUT("%s", num);
+            break;
         }
     }
     PUT(")");
@@ -248,6 +417,68 @@ static int read_ident(spec_parser *ps, char *out, size_t size) {
 
 static kvp_status parse_press(spec_parser *ps, kvp_press **out, int depth);
 
+static int read_word(spec_parser *ps, const char *word) {
+    size_t n = strlen(word);
+    if (strncmp(ps->s + ps->i, word, n) != 0) return 0;
+    char next = ps->s[ps->i + n];
+    if (isalnum((unsigned char)next) || next == '_') return 0;
+    ps->i += n;
+    return 1;
+}
+
+/* "[a, b, ...]" of presses (appended to parameter `key`) or numbers. */
+static kvp_status parse_list(spec_parser *ps, kvp_press *p, const kvp_param_info *pi, int depth) {
+    const char *key = pi->name;
+    if (ps->s[ps->i] != '[')
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press spec: %s is a list: expected '[' at '%s'",
+                              key, ps->s + ps->i);
+    ps->i++;
+    double numbers[256];
+    int count = 0;
+    skip_ws(ps);
+    if (ps->s[ps->i] == ']') {
+        ps->i++;
+    } else {
+        for (;;) {
+            skip_ws(ps);
+            if (pi->type == KVP_PARAM_PRESS_LIST) {
+                kvp_press *member;
+                KVP_TRY(parse_press(ps, &member, depth + 1));
+                kvp_status st = kvp_press_add_press(p, key, member);
+                if (st != KVP_OK) {
+                    kvp_press_destroy(member);
+                    return st;
+                }
+            } else {
+                const char *start = ps->s + ps->i;
+                char *end;
+                double v = strtod(start, &end);
+                if (end == start)
+                    return kvp__error_tls(KVP_ERR_INVALID_ARG, "press spec: bad number in %s at '%s'",
+                                          key, start);
+                if (count == (int)(sizeof numbers / sizeof numbers[0]))
+                    return kvp__error_tls(KVP_ERR_INVALID_ARG,
+                                          "press spec: %s has more than 256 numbers", key);
+                numbers[count++] = v;
+                ps->i += (size_t)(end - start);
+            }
+            skip_ws(ps);
+            if (ps->s[ps->i] == ',') {
+                ps->i++;
+                continue;
+            }
+            if (ps->s[ps->i] == ']') {
+                ps->i++;
+                break;
+            }
+            return kvp__error_tls(KVP_ERR_INVALID_ARG, "press spec: expected ',' or ']' in %s at '%s'",
+                                  key, ps->s + ps->i);
+        }
+    }
+    if (pi->type == KVP_PARAM_FLOAT_LIST) return kvp_press_set_floats(p, key, numbers, count);
+    return KVP_OK;
+}
+
 static kvp_status parse_arg(spec_parser *ps, kvp_press *p, int depth) {
     char key[64];
     if (!read_ident(ps, key, sizeof key))
@@ -261,6 +492,14 @@ static kvp_status parse_arg(spec_parser *ps, kvp_press *p, int depth) {
     int idx = 0;
     KVP_TRY(find_param(p, key, &pi, &idx));
     skip_ws(ps);
+    if (pi->type == KVP_PARAM_PRESS_LIST || pi->type == KVP_PARAM_FLOAT_LIST)
+        return parse_list(ps, p, pi, depth);
+    if (pi->type == KVP_PARAM_PRESS && (read_word(ps, "none") || read_word(ps, "None"))) {
+        if (pi->default_value != 1)
+            return kvp__error_tls(KVP_ERR_INVALID_ARG, "press spec: %s.%s needs a press",
+                                  p->vt->info.name, key);
+        return KVP_OK;
+    }
     if (pi->type == KVP_PARAM_PRESS) {
         kvp_press *inner;
         KVP_TRY(parse_press(ps, &inner, depth + 1));
@@ -284,6 +523,17 @@ static kvp_status parse_arg(spec_parser *ps, kvp_press *p, int depth) {
     ps->i += (size_t)(end - start);
     /* numbers are accepted for booleans too (0 or 1), as Python would */
     return set_value(p, key, v, pi->type);
+}
+
+/* A required press-valued parameter of p that is unset (or a list that is too short). */
+static const kvp_param_info *unset_param(const kvp_press *p) {
+    for (int i = 0; i < p->vt->info.n_params; i++) {
+        const kvp_param_info *pi = &p->vt->info.params[i];
+        if ((pi->type == KVP_PARAM_PRESS && pi->default_value != 1 && p->list[i].count == 0) ||
+            (pi->type == KVP_PARAM_PRESS_LIST && p->list[i].count < pi->min_value))
+            return pi;
+    }
+    return NULL;
 }
 
 static kvp_status parse_press(spec_parser *ps, kvp_press **out, int depth) {
@@ -321,12 +571,10 @@ static kvp_status parse_press(spec_parser *ps, kvp_press **out, int depth) {
             }
         }
     }
-    if (st == KVP_OK && p->vt->info.params && !p->inner) {
-        for (int i = 0; i < p->vt->info.n_params; i++)
-            if (p->vt->info.params[i].type == KVP_PARAM_PRESS)
-                st = kvp__error_tls(KVP_ERR_MISSING_INPUT, "press spec: %s needs %s=<press>", name,
-                                    p->vt->info.params[i].name);
-    }
+    const kvp_param_info *missing = st == KVP_OK ? unset_param(p) : NULL;
+    if (missing)
+        st = kvp__error_tls(KVP_ERR_MISSING_INPUT, "press spec: %s needs %s=%s", name, missing->name,
+                            missing->type == KVP_PARAM_PRESS ? "<press>" : "[<press>, ...]");
     if (st != KVP_OK) {
         kvp_press_destroy(p);
         return st;
@@ -355,8 +603,30 @@ kvp_status kvp_press_parse(const char *spec, kvp_press **press) {
 
 static unsigned press_needs(const kvp_press *p) {
     unsigned needs = p->vt->info.needs;
-    if (p->inner) needs |= press_needs(p->inner);
+    if (!p->vt->delegates)
+        for (int k = 0; k < kvp__press_child_count(p); k++) needs |= press_needs(kvp__press_child(p, k));
     return needs;
+}
+
+/* The first press of the tree (p, and its presses unless p delegates) that lacks its
+ * artefact. */
+static const kvp_press *missing_artefact(const kvp_press *p) {
+    if ((p->vt->info.needs & KVP_NEED_ARTEFACT) && !p->artefact) return p;
+    for (int k = 0; !p->vt->delegates && k < kvp__press_child_count(p); k++) {
+        const kvp_press *m = missing_artefact(kvp__press_child(p, k));
+        if (m) return m;
+    }
+    return NULL;
+}
+
+/* A press of the tree with a required press parameter unset. */
+static const kvp_press *missing_press(const kvp_press *p, const kvp_param_info **param) {
+    if ((*param = unset_param(p))) return p;
+    for (int k = 0; k < kvp__press_child_count(p); k++) {
+        const kvp_press *m = missing_press(kvp__press_child(p, k), param);
+        if (m) return m;
+    }
+    return NULL;
 }
 
 kvp_status kvp__press_check(const kvp_press *p, const kvp_press_run *run) {
@@ -403,10 +673,10 @@ static kvp_status check_inputs(const kvp_press *p, const kvp_press_run *run) {
     if ((needs & KVP_NEED_HIDDEN) && !(in && in->hidden.set))
         return kvp__error(ctx, KVP_ERR_MISSING_INPUT,
                           "%s needs the attention input hidden states (kvp_inputs_set_hidden)", name);
-    for (const kvp_press *q = p; q; q = q->inner)
-        if ((q->vt->info.needs & KVP_NEED_ARTEFACT) && !q->artefact)
-            return kvp__error(ctx, KVP_ERR_MISSING_INPUT,
-                              "%s needs its artefact (kvp_press_set_artefact)", q->vt->info.name);
+    const kvp_press *no_artefact = missing_artefact(p);
+    if (no_artefact)
+        return kvp__error(ctx, KVP_ERR_MISSING_INPUT, "%s needs its artefact (kvp_press_set_artefact)",
+                          no_artefact->vt->info.name);
     if ((needs & KVP_NEED_WO) && !(in && in->wo.set))
         return kvp__error(ctx, KVP_ERR_MISSING_INPUT,
                           "%s needs the output projection W_o (kvp_inputs_set_wo)", name);
@@ -466,11 +736,13 @@ static kvp_status begin_run(kvp_context *ctx, const kvp_press *p, const kvp_cach
     KVP_TRY(kvp__cache_check_layer(ctx, cache, layer));
     if (inputs && inputs->ctx != ctx)
         return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: inputs belong to another context", who);
-    for (const kvp_press *q = p; q; q = q->inner)
-        for (int i = 0; i < q->vt->info.n_params; i++)
-            if (q->vt->info.params[i].type == KVP_PARAM_PRESS && !q->inner)
-                return kvp__error(ctx, KVP_ERR_MISSING_INPUT, "%s: press %s has no inner press (%s)",
-                                  who, q->vt->info.name, q->vt->info.params[i].name);
+    const kvp_param_info *unset = NULL;
+    const kvp_press *incomplete = missing_press(p, &unset);
+    if (incomplete)
+        return kvp__error(ctx, KVP_ERR_MISSING_INPUT, "%s: press %s has no %s (%s)", who,
+                          incomplete->vt->info.name,
+                          unset->type == KVP_PARAM_PRESS ? "inner press" : "presses enough",
+                          unset->name);
     memset(run, 0, sizeof *run);
     run->ctx = ctx;
     run->cache = (kvp_cache *)cache;
@@ -478,12 +750,30 @@ static kvp_status begin_run(kvp_context *ctx, const kvp_press *p, const kvp_cach
     run->in = inputs;
     run->Hk = cache->opt.n_kv_heads;
     run->d = cache->opt.head_dim;
-    run->ratio = kvp__press_ratio(p);
+    run->ratio = kvp__press_layer_ratio(p, layer);
     run->keep = -1;
-    KVP_TRY(kvp__cache_uniform_length(ctx, cache, layer, p->vt->info.name, &run->n));
+    if (p->vt->ragged) {
+        const kvp_cache_layer *L = &cache->layers[layer];
+        for (int j = 0; j < run->Hk; j++) run->n = L->length[j] > run->n ? L->length[j] : run->n;
+    } else {
+        KVP_TRY(kvp__cache_uniform_length(ctx, cache, layer, p->vt->info.name, &run->n));
+    }
     if (run->n == 0)
         return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: layer %d holds no tokens", who, layer);
     return KVP_OK;
+}
+
+kvp_status kvp__press_check_run(const kvp_press *p, const kvp_press_run *run) {
+    KVP_TRY(check_inputs(p, run));
+    return kvp__press_check(p, run);
+}
+
+kvp_status kvp__press_subrun(const kvp_press *p, const kvp_press_run *parent, kvp_press_run *run) {
+    *run = *parent;
+    run->ratio = kvp__press_layer_ratio(p, parent->layer);
+    run->keep = -1;
+    return kvp__cache_uniform_length(parent->ctx, parent->cache, parent->layer, p->vt->info.name,
+                                     &run->n);
 }
 
 kvp_status kvp__press_compress_run(kvp_press *p, const kvp_press_run *run) {
@@ -522,8 +812,11 @@ kvp_status kvp_press_score(kvp_context *ctx, kvp_press *p, const kvp_cache *cach
     kvp_press_run run;
     KVP_TRY(begin_run(ctx, p, cache, layer, inputs, "kvp_press_score", &run));
     if (!scores) return kvp__error(ctx, KVP_ERR_INVALID_ARG, "kvp_press_score: scores is NULL");
+    /* a wrapper reports its inner press's score, a router its prefill press's */
     const kvp_press *scorer = p;
-    while (scorer && !scorer->vt->score) scorer = scorer->inner;
+    while (scorer && !scorer->vt->score)
+        scorer = scorer->inner ? scorer->inner
+                               : scorer->vt->delegates ? kvp__press_child(scorer, 0) : NULL;
     if (!scorer)
         return kvp__error(ctx, KVP_ERR_UNSUPPORTED, "kvp_press_score: %s has no score",
                           p->vt->info.name);

@@ -30,7 +30,7 @@ typedef struct kvp_press_run {
     kvp_cache *cache;
     int layer;
     const kvp_inputs *in;
-    int64_t n;          /* tokens per kv head (uniform) */
+    int64_t n;          /* tokens per kv head (uniform; the longest head for ragged presses) */
     int Hk, d;
     double ratio;       /* effective compression ratio of the outermost press */
     int64_t keep;       /* >= 0: keep exactly this many tokens per head (decoding target) */
@@ -52,12 +52,38 @@ typedef struct kvp_press_vtable {
     /* Presses that need an artefact (KVP_NEED_ARTEFACT): checks its tensors' names and
      * shapes; errors go to the thread's message (kvp__error_tls). */
     kvp_status (*check_artefact)(const kvp_press *p, const kvp_artefact *a);
+    /* The compression ratio of the press on `layer` (-1: the ratio kvpress reports, e.g. the
+     * mean of per-layer ratios) when it is not its compression_ratio parameter; NAN for a
+     * press that is not driven by a ratio (kvp_compress never skips it). NULL: the
+     * parameter, or the inner press's when the parameter is -1 (inherit). */
+    double (*ratio)(const kvp_press *p, int layer);
+    /* Validates a press given to one of its press-valued parameters, with a message in the
+     * thread's slot (NULL: the default rule, a scorer or a wrapper around one, not a
+     * decoding press, head-wise presses only inside decoding presses). */
+    kvp_status (*accept)(const kvp_press *p, const kvp_param_info *param, const kvp_press *child);
+    /* 1: the press hands each call to one of its presses, which checks its own inputs, so
+     * the inputs its presses need are not required of every call (prefill_decoding). */
+    int delegates;
+    /* Sets up a new press beyond the parameter defaults, e.g. a default inner press (lukv);
+     * errors go to the thread's message. */
+    kvp_status (*init)(kvp_press *p);
+    /* 1: the press also runs on ragged layers (heads of different lengths); run->n is then
+     * the longest head (DMS decoding after its head-wise prefill). */
+    int ragged;
 } kvp_press_vtable;
+
+/* The value of a press-valued or list parameter. */
+typedef struct kvp_param_list {
+    int count;
+    kvp_press **presses; /* KVP_PARAM_PRESS (count <= 1) and KVP_PARAM_PRESS_LIST */
+    double *values;      /* KVP_PARAM_FLOAT_LIST */
+} kvp_param_list;
 
 struct kvp_press {
     const kvp_press_vtable *vt;
-    double value[KVP_MAX_PARAMS]; /* by index of vt->info.params */
-    kvp_press *inner;             /* the KVP_PARAM_PRESS parameter of wrappers */
+    double value[KVP_MAX_PARAMS];          /* numbers, by index of vt->info.params */
+    kvp_param_list list[KVP_MAX_PARAMS];   /* presses and lists, by the same index */
+    kvp_press *inner;             /* the press of the parameter named "press", or NULL */
     kvp_artefact *artefact;       /* referenced, for presses that need one */
     void *state;                  /* per-press run-time state (decoding presses, random) */
     void (*free_state)(void *state);
@@ -70,8 +96,22 @@ static inline int64_t kvp__press_int(const kvp_press *p, const char *name) {
 }
 
 /* The ratio a press compresses with; for wrappers whose own ratio is unset (-1) it is the
- * inner press's. */
+ * inner press's. kvp__press_layer_ratio: on a given layer (per-layer ratios). */
 double kvp__press_ratio(const kvp_press *p);
+double kvp__press_layer_ratio(const kvp_press *p, int layer);
+
+/* Every press held by p's press-valued parameters, in parameter then list order. */
+int kvp__press_child_count(const kvp_press *p);
+kvp_press *kvp__press_child(const kvp_press *p, int k);
+/* The press of a KVP_PARAM_PRESS parameter (NULL when unset) and a list parameter. */
+kvp_press *kvp__press_param_press(const kvp_press *p, const char *name);
+const kvp_param_list *kvp__press_list(const kvp_press *p, const char *name);
+/* Validates the run, checks inputs, shapes and artefacts of p as kvp_compress would, without
+ * compressing (wrappers that run several presses check them all before changing the cache). */
+kvp_status kvp__press_check_run(const kvp_press *p, const kvp_press_run *run);
+/* A run of p on the run's layer as it is now (its current uniform length), with p's ratio
+ * on that layer: wrappers that call several presses in turn start each from this. */
+kvp_status kvp__press_subrun(const kvp_press *p, const kvp_press_run *parent, kvp_press_run *run);
 
 /* Runs the inner press's check and score (wrappers). */
 kvp_status kvp__press_check(const kvp_press *p, const kvp_press_run *run);
@@ -111,6 +151,16 @@ kvp_status kvp__window_colsum(const kvp_press_run *run, int64_t w, int mean_mode
                               kvp_buffer **out, int *Hq);
 /* L2 norm of each cached key (which = 0) or value (which = 1): f32 [Hk, n] in scratch. */
 kvp_status kvp__row_norms(const kvp_press_run *run, int which, kvp_buffer **out);
+/* p's scores (kvp__press_score), refused with a clear error when the context checks values
+ * and one is NaN or infinite (as the scorer pipeline does). */
+kvp_status kvp__checked_scores(const kvp_press *p, const kvp_press_run *run, kvp_buffer **out);
+/* CriticalKV's value norm through W_o (PROJ_VNORM): f32 [Hk, n] in scratch; and the check
+ * of W_o's shape that goes with it. */
+kvp_status kvp__projected_vnorm(const kvp_press_run *run, kvp_buffer **out);
+kvp_status kvp__critical_check(const kvp_press *p, const kvp_press_run *run);
+/* Per-head top-k with a count per head (host array k[Hk]) into mask [Hk, n]. */
+kvp_status kvp__topk_rows(const kvp_press_run *run, kvp_buffer *scores, const int32_t *k,
+                          kvp_buffer *mask);
 /* A host array of scores [Hk, n] uploaded into scratch. */
 kvp_status kvp__scores_from_host(const kvp_press_run *run, const float *host, kvp_buffer **out);
 
@@ -120,6 +170,47 @@ kvp_status kvp__snapkv_scores(const kvp_press_run *run, int64_t w, int64_t kerne
                               kvp_buffer **out);
 kvp_status kvp__snapkv_check(const kvp_press_run *run, const char *name, int64_t w,
                              int64_t kernel);
+
+/* ---- state kept between calls (press_state.c) ---------------------------------------------- */
+
+/* Per-layer records of `size` bytes (zeroed when created) for presses that remember something
+ * between calls; bound to the context of the first call, whose device buffers they may hold
+ * (`release` frees a record's buffers when the press is destroyed). */
+kvp_status kvp__press_layer_state(kvp_press *p, const kvp_press_run *run, size_t size,
+                                  void (*release)(void *record), void **record);
+/* Calls fn on every layer's record (kvp_press_reset). */
+void kvp__press_each_layer_state(kvp_press *p, void (*fn)(void *record));
+
+/* The most recent pre-RoPE query rows of a layer, what kvpress's decoding presses keep as
+ * hidden states: a ring of `capacity` rows per head (always at least the last step's). */
+typedef struct kvp_query_ring {
+    kvp_buffer *ring;   /* [Hq, cap, d] in dtype, row r of head h at (h * cap + r) * d */
+    int Hq, d, cap;
+    kvp_dtype dtype;
+    int64_t rows;       /* rows held (<= cap) */
+    int64_t head;       /* ring index of the oldest row */
+    int64_t next_pos;   /* position after the newest row */
+} kvp_query_ring;
+/* Appends the run's queries (they must be set); rows not contiguous with the held ones
+ * restart the ring. */
+kvp_status kvp__query_ring_add(const kvp_press_run *run, kvp_query_ring *r, int capacity);
+/* The run's inputs with the held rows, in time order, as the queries (a scratch copy) and no
+ * attention probabilities. */
+kvp_status kvp__query_ring_inputs(const kvp_press_run *run, const kvp_query_ring *r,
+                                  kvp_inputs *out);
+void kvp__query_ring_clear(kvp_query_ring *r);
+void kvp__query_ring_free(kvp_query_ring *r);
+
+/* kvpress's bisection for the ratio r with n_keep(n, r) == target (0 when n <= target), so
+ * that presses whose logic depends on the ratio see the same value as there. */
+double kvp__ratio_for_target(int64_t n, int64_t target);
+
+/* decoding.c's step, shared by the decoding presses that differ only in their target size:
+ * buffers the step's queries, and every compression_interval steps (or when the step brings
+ * target tokens) compresses the layer to target_of(p, run) tokens with p's inner press. */
+kvp_status kvp__decoding_step(kvp_press *p, kvp_press_run *run, int *compressed,
+                              int64_t (*target_of)(const kvp_press *p, const kvp_press_run *run));
+void kvp__decoding_reset(kvp_press *p);
 
 /* Errors for press checks. */
 kvp_status kvp__need(const kvp_press_run *run, const char *press, int ok, const char *what);

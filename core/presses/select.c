@@ -108,6 +108,37 @@ kvp_status kvp__row_norms(const kvp_press_run *run, int which, kvp_buffer **out)
     return KVP_RUN(run->ctx, ROW_NORM, &p, x, KVP_B(L->meta), KVP_B(*out));
 }
 
+kvp_status kvp__checked_scores(const kvp_press *p, const kvp_press_run *run, kvp_buffer **out) {
+    KVP_TRY(kvp__press_score(p, run, out));
+    if (!run->ctx->options.check_finite) return KVP_OK;
+    kvp_tensor t = kvp_tensor_device(KVP_DTYPE_F32, *out, 0, 2, run->Hk, run->n, 1);
+    return kvp__tensor_check_finite(run->ctx, &t, "the press scores");
+}
+
+kvp_status kvp__projected_vnorm(const kvp_press_run *run, kvp_buffer **out) {
+    const kvp_tensor *wo = &run->in->wo.t;
+    const kvp_cache_layer *L = &run->cache->layers[run->layer];
+    KVP_TRY(kvp__scores_alloc(run, run->Hk, out));
+    kvp_p_proj_vnorm pv = {.Hq = (int)(wo->shape[1] / run->d),
+                           .Hk = run->Hk,
+                           .d = run->d,
+                           .D = (int)wo->shape[0],
+                           .n = (int)run->n,
+                           .v_dtype = (int)run->cache->opt.dtype,
+                           .wo_dtype = (int)wo->dtype};
+    return KVP_RUN(run->ctx, PROJ_VNORM, &pv, KVP_BO(L->values, L->values_offset), KVP_B(L->meta),
+                   KVP_BO(wo->buffer, wo->offset), KVP_B(*out));
+}
+
+kvp_status kvp__topk_rows(const kvp_press_run *run, kvp_buffer *scores, const int32_t *k,
+                          kvp_buffer *mask) {
+    kvp_buffer *kb;
+    KVP_TRY(kvp__scratch(run->ctx, sizeof(int32_t) * (size_t)run->Hk, &kb));
+    KVP_TRY(kvp__upload(run->ctx, kb, 0, k, sizeof(int32_t) * (size_t)run->Hk));
+    kvp_p_topk_rows p = {.H = run->Hk, .n = (int)run->n};
+    return KVP_RUN(run->ctx, TOPK_ROWS, &p, KVP_B(scores), KVP_B(kb), KVP_B(mask));
+}
+
 kvp_status kvp__scores_from_host(const kvp_press_run *run, const float *host, kvp_buffer **out) {
     KVP_TRY(kvp__scores_alloc(run, run->Hk, out));
     return kvp__upload(run->ctx, *out, 0, host, sizeof(float) * (size_t)run->Hk * (size_t)run->n);

@@ -378,7 +378,9 @@ KVP_API kvp_status kvp_qstats_get(kvp_qstats *stats, int64_t *count, float *mean
  * Presses
  *
  * Presses are created by name and configured with typed parameters; wrappers take an inner
- * press through kvp_press_set_press. kvp_press_list describes every press and parameter.
+ * press through kvp_press_set_press, a chain of presses (composed) through
+ * kvp_press_add_press, a list of numbers (per-layer ratios) through kvp_press_set_floats.
+ * kvp_press_list describes every press and parameter.
  * ---------------------------------------------------------------------------------------- */
 
 typedef struct kvp_press kvp_press;
@@ -387,13 +389,18 @@ typedef enum kvp_param_type {
     KVP_PARAM_INT = 0,
     KVP_PARAM_FLOAT = 1,
     KVP_PARAM_BOOL = 2,
-    KVP_PARAM_PRESS = 3
+    KVP_PARAM_PRESS = 3,       /* one press: "press=knorm(compression_ratio=0.5)" */
+    KVP_PARAM_PRESS_LIST = 4,  /* an ordered list of presses: "presses=[knorm, snapkv]" */
+    KVP_PARAM_FLOAT_LIST = 5   /* a list of numbers: "compression_ratios=[0.1, 0.5]" */
 } kvp_param_type;
 
+/* For numbers, lists of numbers (each element) and booleans: default, range. For
+ * KVP_PARAM_PRESS: default_value 1 means the press may be left unset ("none"), 0 that it is
+ * required. For KVP_PARAM_PRESS_LIST: min_value is the least number of presses. */
 typedef struct kvp_param_info {
     const char *name;
     kvp_param_type type;
-    double default_value;   /* unused for KVP_PARAM_PRESS */
+    double default_value;
     double min_value, max_value;
     int max_exclusive;      /* 1: value must be < max_value */
     const char *help;
@@ -434,7 +441,11 @@ KVP_API kvp_status kvp_press_create(const char *name, kvp_press **press);
 /* Builds a press from a specification string:
  *   "snapkv(compression_ratio=0.5, window_size=64)"
  *   "adakv(press=expected_attention(epsilon=0.01), compression_ratio=0.25)"
- * A bare name is allowed ("knorm"). */
+ *   "composed(presses=[knorm(compression_ratio=0.25), keydiff(compression_ratio=0.5)])"
+ *   "per_layer_compression(press=knorm, compression_ratios=[0.1, 0.5, 0.25])"
+ *   "prefill_decoding(prefilling_press=knorm(compression_ratio=0.5), decoding_press=none)"
+ * A bare name is allowed ("knorm"); lists are written in brackets, an optional press that is
+ * not set as `none`. kvp_press_describe writes this form back. */
 KVP_API kvp_status kvp_press_parse(const char *spec, kvp_press **press);
 KVP_API void kvp_press_destroy(kvp_press *press);
 KVP_API const kvp_press_info *kvp_press_get_info(const kvp_press *press);
@@ -442,8 +453,20 @@ KVP_API const kvp_press_info *kvp_press_get_info(const kvp_press *press);
 KVP_API kvp_status kvp_press_set_int(kvp_press *press, const char *name, int64_t value);
 KVP_API kvp_status kvp_press_set_float(kvp_press *press, const char *name, double value);
 KVP_API kvp_status kvp_press_set_bool(kvp_press *press, const char *name, int value);
-/* Sets a press-valued parameter ("press"); on success the wrapper owns `inner`. */
+/* Sets a press-valued parameter ("press"); on success the wrapper owns `inner` (and frees
+ * the press it replaces). */
 KVP_API kvp_status kvp_press_set_press(kvp_press *press, const char *name, kvp_press *inner);
+/* Appends a press to a list-of-presses parameter ("presses" of composed); on success the
+ * press owns `member`. */
+KVP_API kvp_status kvp_press_add_press(kvp_press *press, const char *name, kvp_press *member);
+/* Sets a list-of-numbers parameter ("compression_ratios" of per_layer_compression) to
+ * `count` values, each checked against the parameter's range; the values are copied. */
+KVP_API kvp_status kvp_press_set_floats(kvp_press *press, const char *name,
+                                        const double *values, int count);
+/* Reads a list-of-numbers parameter: *count receives its length and the first `capacity`
+ * values go to `values` (which may be NULL to ask for the length only). */
+KVP_API kvp_status kvp_press_get_floats(const kvp_press *press, const char *name,
+                                        double *values, int capacity, int *count);
 /* Reads a numeric parameter (ints and bools come back as doubles). */
 KVP_API kvp_status kvp_press_get(const kvp_press *press, const char *name, double *value);
 /* Writes the canonical specification (all parameters) into buf; truncates safely. */
@@ -475,8 +498,9 @@ KVP_API kvp_status kvp_artefact_get(const kvp_artefact *artefact, const char *na
 /* A value of the file's __metadata__ (NULL when absent). */
 KVP_API const char *kvp_artefact_metadata(const kvp_artefact *artefact, const char *key);
 
-/* Gives a press the artefact it needs (checked now: names, shapes). The artefact is
- * referenced, not copied: it must outlive the press. */
+/* Gives a press the artefact it needs (checked now: names, shapes); a wrapper passes it on
+ * to the first press it holds that takes one (lukv's budget curve, an inner press's
+ * filters). The artefact is referenced, not copied: it must outlive the press. */
 KVP_API kvp_status kvp_press_set_artefact(kvp_press *press, kvp_artefact *artefact);
 
 /* Compresses one layer of the cache in place with a prefill press. Ratio 0 leaves the
@@ -487,13 +511,17 @@ KVP_API kvp_status kvp_compress(kvp_context *context, kvp_press *press, kvp_cach
 /* For decoding presses: call once per layer after each decoding step (once the step's
  * tokens were appended). Every `compression_interval` steps the layer is compressed to
  * `target_size` tokens; *compressed (may be NULL) tells whether it happened. The inputs
- * are those of this step (e.g. its pre-RoPE queries, which the press buffers). */
+ * are those of this step (e.g. its pre-RoPE queries, which the press buffers). Also for
+ * prefill_decoding (its decoding press) and dms with decoding = true (which scores the
+ * step's new tokens and evicts those that leave its window with a low score, after its
+ * kvp_compress of the prompt). A press that keeps state between steps (buffers, running
+ * sums) belongs to one context and one sequence: kvp_press_reset it for the next. */
 KVP_API kvp_status kvp_decode_step(kvp_context *context, kvp_press *press, kvp_cache *cache,
                                    int layer, const kvp_inputs *inputs, int *compressed);
 
 /* The score a scorer press gives every cached token of a layer, higher = keep:
  * scores [kv_heads, n] on the host. Wrappers that only change the selection
- * (adakv, chunkkv) report their inner press's score. */
+ * (adakv, chunkkv) report their inner press's score, prefill_decoding its prefill press's. */
 KVP_API kvp_status kvp_press_score(kvp_context *context, kvp_press *press,
                                    const kvp_cache *cache, int layer, const kvp_inputs *inputs,
                                    float *scores);

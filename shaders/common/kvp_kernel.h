@@ -58,6 +58,9 @@
 #define KVP_AS_UINT(f) as_uint(f)
 #define KVP_EXP(x) exp(x)
 #define KVP_SQRT(x) sqrt(x)
+#define KVP_FLOOR(x) floor(x)
+#define KVP_COS_BUILTIN(x) cos(x)
+#define KVP_SIN_BUILTIN(x) sin(x)
 #define KVP_FABS(x) fabs(x)
 #define KVP_FMAX(a, b) fmax(a, b)
 #define KVP_FMIN(a, b) fmin(a, b)
@@ -93,6 +96,9 @@ typedef unsigned int uint;
 #define KVP_AS_UINT(f) __float_as_uint(f)
 #define KVP_EXP(x) expf(x)
 #define KVP_SQRT(x) sqrtf(x)
+#define KVP_FLOOR(x) floorf(x)
+#define KVP_COS_BUILTIN(x) cosf(x)
+#define KVP_SIN_BUILTIN(x) sinf(x)
 #define KVP_FABS(x) fabsf(x)
 #define KVP_FMAX(a, b) fmaxf(a, b)
 #define KVP_FMIN(a, b) fminf(a, b)
@@ -125,6 +131,9 @@ typedef unsigned int uint;
 #define KVP_AS_UINT(f) floatBitsToUint(f)
 #define KVP_EXP(x) exp(x)
 #define KVP_SQRT(x) sqrt(x)
+#define KVP_FLOOR(x) floor(x)
+#define KVP_COS_BUILTIN(x) cos(x)
+#define KVP_SIN_BUILTIN(x) sin(x)
 #define KVP_FABS(x) abs(x)
 #define KVP_FMAX(a, b) max(a, b)
 #define KVP_FMIN(a, b) min(a, b)
@@ -231,6 +240,68 @@ KVP_FN float kvp_lse_merge(float m1, float s1, float m2, float s2) {
     float a = m1 == -KVP_INF ? 0.0f : s1 * KVP_EXP(m1 - m);
     float b = m2 == -KVP_INF ? 0.0f : s2 * KVP_EXP(m2 - m);
     return a + b;
+}
+
+/* A float rounded to f16 (dt = KVP_DT_F16) or bf16 (otherwise), to nearest even, as the
+ * host converts (core/tensor.c): the 16 bits in the low half of the result. */
+KVP_FN uint kvp_f32_to_half(float f, int dt) {
+    uint u = KVP_AS_UINT(f);
+    if (dt != KVP_DT_F16) {
+        if ((u & 0x7fffffffu) > 0x7f800000u) return ((u >> 16) | 0x40u) & 0xffffu; /* quiet NaN */
+        return ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16) & 0xffffu;
+    }
+    uint sign = (u >> 16) & 0x8000u;
+    uint a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return sign | 0x7e00u;  /* NaN */
+    if (a >= 0x477ff000u) return sign | 0x7c00u; /* overflow (>= 65520): inf */
+    if (a < 0x38800000u) {                      /* subnormal or zero in f16 */
+        float v = KVP_AS_FLOAT(a) * 16777216.0f; /* exact: units of 2^-24 */
+        float r = KVP_FLOOR(v);
+        float rest = v - r;
+        if (rest > 0.5f || (rest == 0.5f && (KVP_U(r) & 1u) != 0u)) r = r + 1.0f;
+        return sign | KVP_U(r);
+    }
+    uint h = (((a >> 23) - 112u) << 10) | ((a & 0x7fffffu) >> 13);
+    uint rest = a & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u) != 0u)) h = h + 1u;
+    return sign | h;
+}
+
+/* f rounded to dtype dt and back (cos/sin rounded to the model dtype). */
+KVP_FN float kvp_round_to(float f, int dt) {
+    if (dt == KVP_DT_F32) return f;
+    uint h = kvp_f32_to_half(f, dt);
+    return dt == KVP_DT_BF16 ? kvp_bf16_to_f32(h) : kvp_f16_to_f32(h);
+}
+
+/* The 32-bit word w of a row held as floats a (element 2w) and b (element 2w+1) in dtype dt
+ * (for f32 rows, a itself). */
+KVP_FN uint kvp_pack_word(float a, float b, int dt) {
+    if (dt == KVP_DT_F32) return KVP_AS_UINT(a);
+    return kvp_f32_to_half(a, dt) | (kvp_f32_to_half(b, dt) << 16);
+}
+
+/* cos and sin of an f32 angle to about 1 ulp, the same in every language. GLSL leaves the
+ * precision of its cos/sin open (and GPUs reduce large angles poorly), while re-rotations
+ * (REROTATE) take cos/sin of angles up to the context length: x is reduced by pi/2 in
+ * Cody-Waite steps whose products are exact for |x| < 2^17 * pi/2 (the pieces of pi/2 have
+ * 7 significant bits), then Cephes' single-precision polynomials on [-pi/4, pi/4]. Larger
+ * angles fall back to the language's functions. `which` 0: cos, 1: sin. */
+KVP_FN float kvp_sincos_f32(float x, int which) {
+    float k = KVP_FLOOR(x * 0.636619772367581343f + 0.5f);
+    if (KVP_FABS(k) >= 131072.0f) return which == 0 ? KVP_COS_BUILTIN(x) : KVP_SIN_BUILTIN(x);
+    float r = x - k * 1.5625f;
+    r = r - k * 0.0081787109375f;
+    r = r - k * 0.00011730194091796875f;
+    r = r - k * 3.1292438507080078125e-7f;
+    r = r - k * 9.895302355289459228515625e-10f;
+    r = r - k * 2.5633440682570896e-12f;
+    float z = r * r;
+    float sr = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
+    float cr = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) *
+                   z * z - 0.5f * z + 1.0f;
+    int q = (KVP_I(k) + which * 3) & 3; /* sin(x) = cos(x - pi/2) */
+    return q == 0 ? cr : q == 1 ? -sr : q == 2 ? -cr : sr;
 }
 
 #endif /* KVP_KERNEL_H */

@@ -306,6 +306,110 @@ KVP_PARAMS(kvp_p_truncate) {
     int position;
 } KVP_PARAMS_END(kvp_p_truncate)
 
+/* REROTATE: moves every entry of a cache layer to a new RoPE position, in place (SinkCache /
+ * FINCH / KeyRerotationPress re-rotation, PRESSES.md 2.39 and 5.5). No gather: the layer is
+ * already in its final order (position order after a compaction).
+ * bindings: 0 K (k_dtype, cache rows, in/out)  1 meta  2 pos (in/out)
+ *           3 inv_freq f32 [d/2] (the raw RoPE frequencies, no attention scaling)
+ * For head j and entry t < meta length (<= n): new = pos0 + t, delta = new - pos[row];
+ * for each frequency f: angle = (float)delta * inv_freq[f] (an f32 product),
+ * c = cos(angle), s = sin(angle) computed to f32 precision, then rounded to k_dtype (the model
+ * dtype, as kvpress does); with (u, v) the pair of f in the layout (see ROPE):
+ * K[u] = K[u] c - K[v] s, K[v] = K[v] c + K[u] s in f32 (inputs read before writing), rounded
+ * to k_dtype. Then pos[row] = new. Rows past a head's length are not touched. */
+KVP_PARAMS(kvp_p_rerotate) {
+    int Hk;
+    int d;
+    int n;
+    int k_dtype;
+    int rope_layout; /* KVP_LAYOUT_*; not `layout`, a GLSL keyword */
+    int pos0;
+} KVP_PARAMS_END(kvp_p_rerotate)
+
+/* TOPK_ROWS: per-row top-k mask with a count per row (head budgets of CriticalAdaKV and LUKV).
+ * bindings: 0 s f32 [H, n] (finite or infinite, no NaN)  1 k int32 [H]  2 mask int32 [H, n] (out)
+ * In row h the first k[h] entries in the order of TOPK (decreasing score, ties by increasing
+ * index; +inf first) get mask 1, the others 0. 0 <= k[h] <= n. */
+KVP_PARAMS(kvp_p_topk_rows) {
+    int H;
+    int n;
+} KVP_PARAMS_END(kvp_p_topk_rows)
+
+/* MASK_COUNT: out[h] = number of nonzero mask[h, t] for t < n.
+ * bindings: 0 mask int32 [H, n]  1 out int32 [H] */
+KVP_PARAMS(kvp_p_mask_count) {
+    int H;
+    int n;
+} KVP_PARAMS_END(kvp_p_mask_count)
+
+/* THRESHOLD_MASK: keep mask of a score threshold over the oldest scores of a buffer (DMSPress).
+ * bindings: 0 s f32 [H, m] (row stride m)  1 off int32 [H]  2 mask int32 [H, n] (out)
+ * For t < n, with u = t - off[h]: mask[h, t] = 0 when 0 <= u < e and s[h, u] < threshold
+ * (NaN counts as below), 1 otherwise. 0 <= e <= m. */
+KVP_PARAMS(kvp_p_threshold_mask) {
+    int H;
+    int m;
+    int n;
+    int e;
+    float threshold;
+} KVP_PARAMS_END(kvp_p_threshold_mask)
+
+/* MERGE_MATCH: the most similar kept key of every evicted key (MergingPress, PRESSES.md 2.40).
+ * bindings: 0 K (k_dtype, cache rows)  1 meta  2 keep int32 [Hk, n] (nonzero = kept)
+ *           3 sim f32 [Hk, n] (out)  4 target int32 [Hk, n] (out)
+ * With u_t = K[j, t] / max(||K[j, t]||, 1e-6) for the entries t < n of head j: for every
+ * evicted e (keep == 0), sim[j, e] = max over kept k of <u_e, u_k> and target[j, e] = the
+ * lowest kept index reaching it. Kept entries, and evicted ones of a head that keeps nothing,
+ * get sim 0 and target -1. Norms and dot products in f32 precision or better. */
+KVP_PARAMS(kvp_p_merge_match) {
+    int Hk;
+    int d;
+    int n;
+    int k_dtype;
+} KVP_PARAMS_END(kvp_p_merge_match)
+
+/* MERGE_VALUES: folds each evicted value into its target (MergingPress).
+ * bindings: 0 V (v_dtype, cache rows, in/out)  1 meta  2 sim f32 [Hk, n]
+ *           3 target int32 [Hk, n] (MERGE_MATCH)  4 gate f32 [Hk]
+ * For e < n of head j with t = target[j, e] >= 0: ok = sim >= threshold and sim >= gate[j]
+ * (gate -inf: no gate; NaN: nothing merges in that head);
+ * w_e = ok ? max(sim, 0) |V_e| / (|V_e| + |V_t| + 1e-6) : 0 (L2 norms of the values before
+ * the op). Every row k with W_k = sum of the w_e targeting it > 0 becomes
+ * (V_k + sum w_e V_e) / (1 + W_k), computed in f32 or wider from the values before the op
+ * and rounded to v_dtype once; the other rows are unchanged. */
+KVP_PARAMS(kvp_p_merge_values) {
+    int Hk;
+    int d;
+    int n;
+    int v_dtype;
+    float threshold;
+} KVP_PARAMS_END(kvp_p_merge_values)
+
+/* MERGE_ADD: adds scaled value rows to other rows of the same head (CAMPress's merges).
+ * bindings: 0 V (v_dtype, cache rows, in/out)  1 meta
+ *           2 pairs int32 [count, 2]: (destination entry, source entry), the same in every head
+ *           3 coef f32 [Hk, count]
+ * For every head j: V[j, dst] = V[j, dst] + sum over the pairs i with that destination of
+ * coef[j, i] V[j, src_i], every source read before the op changes anything; sums in f32 or
+ * wider, each changed row rounded to v_dtype once. Entries are < the head's length. */
+KVP_PARAMS(kvp_p_merge_add) {
+    int Hk;
+    int d;
+    int count;
+    int v_dtype;
+} KVP_PARAMS_END(kvp_p_merge_add)
+
+/* ACCUM_ROWS: running sums of per-token rows (CAMPress's accumulated attention).
+ * bindings: 0 x f32 [H, n]  1 acc f32 [H, stride] (in/out)
+ * acc[h, t] = (t < n_prev ? acc[h, t] : 0) + x[h, t] for t < n <= stride; columns >= n are
+ * not touched. */
+KVP_PARAMS(kvp_p_accum_rows) {
+    int H;
+    int n;
+    int stride;
+    int n_prev;
+} KVP_PARAMS_END(kvp_p_accum_rows)
+
 /* ==========================================================================================
  * Pass parameters of the GPU kernels (backends/gpu/gpu_plan.c). An op that runs as several
  * kernels passes one of these structs to each of its passes; the kernel bodies

@@ -19,6 +19,22 @@ sets differ only inside ties), and `kvpress-tool verify` passes on the result.
 A case is {"name": "knorm@0.5", "press": {"press": "knorm", "params": {...}}} where wrappers
 hold their inner press as {"name": ..., "params": ...} under params.press (the press.json
 format). Press names are kvpress's class names in snake case without "Press".
+
+Extensions for kvpress-0.5.4-ext (tests/golden/README.md):
+- any parameter may hold a press ({"name", "params"}), a list of presses (composed's
+  "presses") or a list of numbers (per_layer_compression's "compression_ratios");
+- presses that work in kvpress's forward hook (composed, per_layer_compression, dms,
+  prefill_decoding) run through it, on a cache holding the layer;
+- a press that changes the kept keys or values (key_rerotation, merging) also writes
+  keys.npy / values.npy: the compressed cache of each head in position order;
+- a case may carry a synthetic artefact, {"artefact": {"kind": ..., "file": ..., "seed": ...}}:
+  it is handed to kvpress instead of its download, saved as safetensors in <out>/artefacts/,
+  and press.json names it ("artefact", relative to the case folder);
+- --manifest names the list of cases written into --out (one per case file).
+
+    venv/bin/python tools/golden/generate.py ... --window-index 0 \
+        --cases tools/golden/cases-ext-wp1.json --out tests/golden/kvpress-0.5.4-ext \
+        --manifest manifest-wp1.json
 """
 import argparse
 import json
@@ -106,10 +122,20 @@ def press_class(name):
     raise SystemExit(f"kvpress has no press named {name}")
 
 
+def press_value(v):
+    """A parameter value of press.json as kvpress takes it: presses and lists of presses are
+    built, numbers and lists of numbers pass as they are."""
+    if isinstance(v, dict) and ("name" in v or "press" in v):
+        return make_press(v)
+    if isinstance(v, list) and v and isinstance(v[0], dict):
+        return [make_press(x) for x in v]
+    return v
+
+
 def make_press(spec):
     """A kvpress press from the press.json form."""
     name = spec.get("press", spec.get("name"))
-    params = dict(spec.get("params", {}))
+    params = {k: v if k == "press" else press_value(v) for k, v in spec.get("params", {}).items()}
     inner = params.pop("press", None)
     ratio = params.pop("compression_ratio", None)
     cls = press_class(name)
@@ -178,28 +204,114 @@ def kept_indices(original, compressed):
     return np.array(out, dtype=np.int32)
 
 
+# Presses that kvpress applies in its forward hook rather than in compress().
+HOOK_PRESSES = ("composed", "per_layer_compression", "dms", "prefill_decoding")
+# Wrappers whose kept set is a per-head top-k of their inner press's score.
+INNER_SCORED = ("key_rerotation", "merging", "per_layer_compression")
+
+
+class HookCache:
+    """What a kvpress forward hook reads of the cache: .layers[l].keys / .values."""
+
+    class Layer:
+        def __init__(self, keys, values):
+            self.keys, self.values = keys, values
+
+    def __init__(self, n_layers, layer, keys, values):
+        self.layers = [self.Layer(None, None) for _ in range(n_layers)]
+        self.layers[layer] = self.Layer(keys.clone(), values.clone())
+
+
+def compress_through_hook(press, module, hidden, keys, values, kwargs):
+    """Runs the press's forward hook on a prefill of the layer; returns the layer's cache."""
+    cache = HookCache(module.config.num_hidden_layers, module.layer_idx, keys, values)
+    hook_kwargs = dict(kwargs, hidden_states=hidden, past_key_values=cache)
+    press.forward_hook(module, [], hook_kwargs, (None, None))
+    layer = cache.layers[module.layer_idx]
+    return layer.keys, layer.values
+
+
+def rows_kept(original, compressed):
+    """Per kv head, for each compressed row the index of the equal original row (-1 if none)."""
+    out = []
+    for j in range(original.shape[1]):
+        orig, comp = original[0, j], compressed[0, j]
+        idx = []
+        for row in comp:
+            hits = torch.nonzero((orig == row).all(dim=-1)).flatten().tolist()
+            idx.append(hits[0] if hits else -1)
+        out.append(idx)
+    return np.array(out, dtype=np.int32).reshape(original.shape[1], -1)
+
+
 def run_case(press, spec, layer, attentions):
     module, hidden, keys, values, kwargs = (layer[k] for k in
                                            ("module", "hidden", "keys", "values", "kwargs"))
     result = {}
     scorer = press if hasattr(press, "score") else None
     name = spec["press"]
+    if scorer is None and name in INNER_SCORED:
+        scorer = press.press
+    if scorer is None and name == "prefill_decoding" and hasattr(press.prefilling_press, "score"):
+        scorer = press.prefilling_press
     if scorer is not None and name not in ("pyramidkv", "chunkkv"):
         with torch.no_grad():
             s = scorer.score(module, hidden, keys, values, attentions, kwargs)
         result["scores"] = s[0].float().numpy()
     with torch.no_grad():
-        k2, v2 = press.compress(module, hidden, keys, values, attentions, kwargs)
+        if name in HOOK_PRESSES:
+            k2, v2 = compress_through_hook(press, module, hidden, keys, values, kwargs)
+        else:
+            k2, v2 = press.compress(module, hidden, keys, values, attentions, kwargs)
     masked = getattr(module, "masked_key_indices", None)
     if masked is not None:
         mask = np.ones(keys.shape[1:3], dtype=np.uint8)
-        _, heads, positions = (t.numpy() for t in masked)
+        _, heads, positions = (t.cpu().numpy() for t in masked)
         mask[heads, positions] = 0
         result["mask"] = mask
         module.masked_key_indices = None
-    else:
-        result["kept"] = kept_indices(keys, k2)
+        return result
+    if name == "key_rerotation":
+        # the re-rotated keys cannot be found among the originals, and values repeat (a token
+        # that occurs twice has the same value in layer 0): take the indices the press takes
+        n_kept = int(keys.shape[2] * (1 - press.compression_ratio))
+        idx = torch.sort(torch.from_numpy(result["scores"])[None].topk(n_kept, dim=-1).indices,
+                         dim=2).values[0].numpy().astype(np.int32)
+        assert torch.equal(torch.stack([values[0, j, idx[j]] for j in range(idx.shape[0])]), v2[0])
+    else:  # the kept rows, found by their keys
+        idx = rows_kept(keys, k2)
+    order = np.argsort(idx, axis=1, kind="stable")
+    result["kept"] = np.take_along_axis(idx, order, axis=1).astype(np.int32)
+    for key, before, after in (("keys", keys, k2), ("values", values, v2)):
+        rows, changed = [], False
+        for j in range(before.shape[1]):
+            comp = after[0, j, torch.from_numpy(order[j]).long()]
+            changed |= not torch.equal(before[0, j, torch.from_numpy(result["kept"][j]).long()], comp)
+            rows.append(comp.float().numpy())
+        if changed:
+            result[key] = np.stack(rows)
     return result
+
+
+# ---- synthetic artefacts -----------------------------------------------------------------------
+
+def make_artefact(spec, cfg):
+    """The synthetic artefact of a case: (tensors for our safetensors, what kvpress takes)."""
+    rng = np.random.default_rng(spec.get("seed", 0))
+    if spec["kind"] == "lukv_curve":
+        # per-(layer, head) prune ratios around each global ratio (x + 1) %, as LU-KV's curves
+        L, Hk = cfg["n_layers"], cfg["n_kv"]
+        r = (np.arange(99) + 1)[:, None, None] / 100.0
+        spread = rng.standard_normal((99, L, Hk)) * 0.25 * np.sqrt(r * (1 - r))
+        curve = np.clip(r + spread, 0.0, 0.99).astype(np.float32)
+        return {"prune_ratios": curve}, curve
+    raise SystemExit(f"unknown artefact kind {spec['kind']}")
+
+
+def give_artefact(press, spec, value):
+    """Hands a synthetic artefact to a kvpress press instead of its download."""
+    if spec["kind"] == "lukv_curve":
+        press._budget_curves = value
 
 
 def write_inputs(path, layer, model, l, n_tokens):
@@ -229,12 +341,29 @@ def main():
     ap.add_argument("--theta", type=float, default=10000.0)
     ap.add_argument("--cases", required=True, help="JSON list of cases")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--manifest", default="manifest.json",
+                    help="name of the list of cases written into --out")
     args = ap.parse_args()
     torch.manual_seed(42)
     cfg, w = load_llama2c(args.model)
     model = build_hf(cfg, w, args.theta)
     cases = json.load(open(args.cases))
     windows = [list(map(int, line.split())) for line in open(args.windows) if line.strip()]
+    artefacts = {}
+    for case in cases:
+        a = case.get("artefact")
+        if a and a["file"] not in artefacts:
+            tensors, value = make_artefact(a, cfg)
+            sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "artefacts"))
+            from convert_lukv import write_safetensors
+            os.makedirs(os.path.join(args.out, "artefacts"), exist_ok=True)
+            write_safetensors(os.path.join(args.out, "artefacts", a["file"]), tensors,
+                              {"source": "synthetic (tools/golden/generate.py)",
+                               "seed": str(a.get("seed", 0))})
+            if a["kind"] == "lukv_curve":  # also in the published layout, for the converter's test
+                np.save(os.path.join(args.out, "artefacts", a["file"].replace(".safetensors", ".npy")),
+                        value)
+            artefacts[a["file"]] = value
     manifest = []
     for wi in map(int, args.window_index.split(",")):
         tokens = torch.tensor([windows[wi][:args.context]])
@@ -251,6 +380,9 @@ def main():
             for case in cases:
                 spec = case["press"]
                 press = make_press(spec)
+                if "artefact" in case:
+                    give_artefact(press, case["artefact"], artefacts[case["artefact"]["file"]])
+                    spec = dict(spec, artefact="../../../artefacts/" + case["artefact"]["file"])
                 press.post_init_from_model(model)
                 attentions = probs if spec["press"] == "observed_attention" else None
                 try:
@@ -267,7 +399,7 @@ def main():
     import kvpress
     json.dump({"generator": f"kvpress {getattr(kvpress, '__version__', '?')} with torch "
                             f"{torch.__version__}", "model": os.path.basename(args.model),
-               "cases": manifest}, open(os.path.join(args.out, "manifest.json"), "w"), indent=1)
+               "cases": manifest}, open(os.path.join(args.out, args.manifest), "w"), indent=1)
     print(f"{len(manifest)} cases written to {args.out}")
 
 

@@ -1,0 +1,13 @@
+/* OpenCL entry point of shaders/common/topk_rows_init.inc. */
+#include "kvp_cl_wrapper.h"
+
+KVP_CL_ENTRY void kvp_topk_rows_init(KVP_CL_BUF(int, hist), KVP_CL_BUF(int, state),
+                                     KVP_CL_BUF(const int, kk), const kvp_p_topk_pass p) {
+    KVP_CL_BIND(int, hist);
+    KVP_CL_BIND(int, state);
+    KVP_CL_BIND(const int, kk);
+#define KVP_DECLS
+#include "topk_rows_init.inc"
+#undef KVP_DECLS
+#include "topk_rows_init.inc"
+}

@@ -1,0 +1,13 @@
+/* OpenCL entry point of shaders/common/topk_rows_row.inc. */
+#include "kvp_cl_wrapper.h"
+
+KVP_CL_ENTRY void kvp_topk_rows_row(KVP_CL_BUF(const float, s), KVP_CL_BUF(const int, kk),
+                                    KVP_CL_BUF(int, mask), const kvp_p_topk_pass p) {
+    KVP_CL_BIND(const float, s);
+    KVP_CL_BIND(const int, kk);
+    KVP_CL_BIND(int, mask);
+#define KVP_DECLS
+#include "topk_rows_row.inc"
+#undef KVP_DECLS
+#include "topk_rows_row.inc"
+}

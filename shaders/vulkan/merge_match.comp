@@ -1,0 +1,20 @@
+/* Vulkan entry point of shaders/common/merge_match.inc. */
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "kvp_glsl.h"
+
+layout(local_size_x = KVP_WG) in;
+layout(std430, binding = 0) readonly buffer B0 { uint K[]; };
+layout(std430, binding = 1) readonly buffer B1 { int meta[]; };
+layout(std430, binding = 2) readonly buffer B2 { int keep[]; };
+layout(std430, binding = 3) readonly buffer B3 { float invn[]; };
+layout(std430, binding = 4) buffer B4 { float sim[]; };
+layout(std430, binding = 5) buffer B5 { int target[]; };
+layout(push_constant) uniform PC { kvp_p_merge_match p; };
+
+#define KVP_DECLS
+#include "merge_match.inc"
+#undef KVP_DECLS
+
+void main()
+#include "merge_match.inc"

@@ -52,6 +52,9 @@ typedef struct kvp_press_vtable {
     /* Presses that need an artefact (KVP_NEED_ARTEFACT): checks its tensors' names and
      * shapes; errors go to the thread's message (kvp__error_tls). */
     kvp_status (*check_artefact)(const kvp_press *p, const kvp_artefact *a);
+    /* KVP_PARAM_CHOICE parameters: their names, '|'-separated, by parameter index
+     * (.choices = {[2] = "linear|mlp"}); the value is the index of the name. */
+    const char *choices[KVP_MAX_PARAMS];
 } kvp_press_vtable;
 
 struct kvp_press {
@@ -120,6 +123,17 @@ kvp_status kvp__snapkv_scores(const kvp_press_run *run, int64_t w, int64_t kerne
                               kvp_buffer **out);
 kvp_status kvp__snapkv_check(const kvp_press_run *run, const char *name, int64_t w,
                              int64_t kernel);
+
+/* Mean (cos, sin) of the RoPE of positions p0 .. p0 + n_future - 1 per frequency (B6: the
+ * averaged rotation of Expected Attention), f32 [d/2, 2] in scratch. */
+kvp_status kvp__averaged_rotation(const kvp_press_run *run, int64_t p0, int64_t n_future,
+                                  kvp_buffer **out);
+/* Expected Attention's scores from query statistics in device buffers: mean f32 [Hq, d] and
+ * m2 f32 [Hq, d, d] (covariance = m2 * inv_count), future positions from p0. Reads the
+ * press's n_sink, n_future_positions, use_covariance, use_vnorm and epsilon. */
+kvp_status kvp__ea_scores(const kvp_press *p, const kvp_press_run *run, int Hq,
+                          kvp_buffer *mean, kvp_buffer *m2, double inv_count, int64_t p0,
+                          kvp_buffer **out);
 
 /* Errors for press checks. */
 kvp_status kvp__need(const kvp_press_run *run, const char *press, int ok, const char *what);

@@ -373,6 +373,15 @@ KVP_API kvp_status kvp_qstats_add(kvp_qstats *stats, const kvp_tensor *queries, 
 /* count: rows accumulated; mean [n_heads, head_dim]; cov [n_heads, head_dim, head_dim]
  * (biased, divided by count). Any output may be NULL. */
 KVP_API kvp_status kvp_qstats_get(kvp_qstats *stats, int64_t *count, float *mean, float *cov);
+/* Replaces the statistics by ones computed elsewhere (e.g. offline on a calibration set, like
+ * the artefact of expected_attention_stats): mean [n_heads, head_dim] and covariance
+ * [n_heads, head_dim, head_dim], both finite, taken as the statistics of `count` >= 1
+ * queries whose last position was next_pos - 1 (the future positions Expected Attention
+ * averages over start at next_pos). The covariance is used as given (whether it was divided
+ * by N or N - 1 is the caller's choice); later kvp_qstats_add calls merge into it as into
+ * `count` accumulated queries. On error the statistics are unchanged. */
+KVP_API kvp_status kvp_qstats_set(kvp_qstats *stats, int64_t count, const float *mean,
+                                  const float *cov, int64_t next_pos);
 
 /* ------------------------------------------------------------------------------------------
  * Presses
@@ -387,7 +396,8 @@ typedef enum kvp_param_type {
     KVP_PARAM_INT = 0,
     KVP_PARAM_FLOAT = 1,
     KVP_PARAM_BOOL = 2,
-    KVP_PARAM_PRESS = 3
+    KVP_PARAM_PRESS = 3,
+    KVP_PARAM_CHOICE = 4     /* one of a few names (kvp_param_choices); value = its index */
 } kvp_param_type;
 
 typedef struct kvp_param_info {
@@ -403,7 +413,9 @@ typedef enum kvp_press_kind {
     KVP_PRESS_SCORER = 0,    /* per-token score, same number of tokens kept per head */
     KVP_PRESS_WRAPPER = 1,   /* changes the selection of an inner scorer */
     KVP_PRESS_HEADWISE = 2,  /* each kv head keeps its own number of tokens (ragged) */
-    KVP_PRESS_DECODING = 3   /* compresses during decoding (kvp_decode_step) */
+    KVP_PRESS_DECODING = 3,  /* compresses during decoding (kvp_decode_step) */
+    KVP_PRESS_STRUCTURAL = 4 /* no per-token score: changes the cache otherwise (e.g. ThinK
+                                zeroes key channels and keeps every token) */
 } kvp_press_kind;
 
 /* Inputs a press may need (bits of kvp_press_info.needs / .optional). */
@@ -429,11 +441,15 @@ typedef struct kvp_press_info {
 
 KVP_API int kvp_press_list_count(void);
 KVP_API const kvp_press_info *kvp_press_list_get(int index);
+/* The names a KVP_PARAM_CHOICE parameter (index `param` of press->params) takes,
+ * '|'-separated ("linear|mlp"); NULL for other parameters. */
+KVP_API const char *kvp_param_choices(const kvp_press_info *press, int param);
 
 KVP_API kvp_status kvp_press_create(const char *name, kvp_press **press);
 /* Builds a press from a specification string:
  *   "snapkv(compression_ratio=0.5, window_size=64)"
  *   "adakv(press=expected_attention(epsilon=0.01), compression_ratio=0.25)"
+ *   "kvzap(model_type=linear)"   (a choice: bare, or quoted 'linear' / "linear")
  * A bare name is allowed ("knorm"). */
 KVP_API kvp_status kvp_press_parse(const char *spec, kvp_press **press);
 KVP_API void kvp_press_destroy(kvp_press *press);
@@ -442,6 +458,9 @@ KVP_API const kvp_press_info *kvp_press_get_info(const kvp_press *press);
 KVP_API kvp_status kvp_press_set_int(kvp_press *press, const char *name, int64_t value);
 KVP_API kvp_status kvp_press_set_float(kvp_press *press, const char *name, double value);
 KVP_API kvp_status kvp_press_set_bool(kvp_press *press, const char *name, int value);
+/* Sets a KVP_PARAM_CHOICE parameter by the name of the choice ("mlp"); kvp_press_set_int
+ * sets it by index, and kvp_press_get reads the index. */
+KVP_API kvp_status kvp_press_set_choice(kvp_press *press, const char *name, const char *choice);
 /* Sets a press-valued parameter ("press"); on success the wrapper owns `inner`. */
 KVP_API kvp_status kvp_press_set_press(kvp_press *press, const char *name, kvp_press *inner);
 /* Reads a numeric parameter (ints and bools come back as doubles). */

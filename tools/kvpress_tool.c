@@ -34,9 +34,16 @@ static int tool_presses(void) {
             const kvp_param_info *p = &pi->params[k];
             if (p->type == KVP_PARAM_PRESS)
                 printf("    %-22s press   %s\n", p->name, p->help);
-            else if (p->type == KVP_PARAM_CHOICE)
-                printf("    %-22s choice  %s (one of %s; default choice %d)\n", p->name, p->help,
-                       kvp_param_choices(pi, k), (int)p->default_value);
+            else if (p->type == KVP_PARAM_CHOICE) {
+                /* the default's name: the default_value-th of the '|'-separated choices */
+                const char *c = kvp_param_choices(pi, k);
+                for (int skip = (int)p->default_value; c && skip > 0; skip--) {
+                    c = strchr(c, '|');
+                    if (c) c++;
+                }
+                printf("    %-22s choice  %s (default %.*s)\n", p->name, p->help,
+                       c ? (int)strcspn(c, "|") : 1, c ? c : "?");
+            }
             else
                 printf("    %-22s %-7s %s (default %g)\n", p->name,
                        p->type == KVP_PARAM_INT ? "int" : p->type == KVP_PARAM_BOOL ? "bool" : "float",

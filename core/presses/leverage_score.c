@@ -1,0 +1,127 @@
+/* LeverageScorePress (Compactor's leverage component, arXiv 2507.08143; PRESSES.md 2.17):
+ * statistical leverage of each pre-RoPE key among the layer's keys, approximated with a right
+ * Gaussian sketch, then z-scored over the layer:
+ *   X = (K - mean_t K) Phi,  Phi ~ N(0, 1/k) of shape d x k per kv head (drawn at every call),
+ *   l_t = x_t^T (X^T X + c I)^-1 x_t,  c = 0.01, retried x10 (up to 100) while the Cholesky
+ *   factorisation fails, as kvpress does.
+ * The pre-RoPE keys are the cached keys rotated back (RoPE is a rotation times the attention
+ * scaling), so no key projection is needed: only the RoPE definition. The sketch comes from
+ * rng.c (`seed` as RandomPress), not torch's generator: results match kvpress in
+ * distribution, and exactly when it is handed the same sketch (tools/golden does so).
+ *
+ * Recipe: ROPE_ROWS (inverse rotation) -> SKETCH -> GRAM (+ jitter) -> CHOLESKY ->
+ * CHOL_QUADFORM -> ZSCORE. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "press_impl.h"
+
+/* (cos, sin) of the inverse rotation of positions 0 .. P-1: angle -theta, scaled 1/scaling. */
+static kvp_status inverse_rope_table(const kvp_press_run *run, int64_t P, kvp_buffer **out) {
+    const kvp_inputs *in = run->in;
+    int half = run->d / 2;
+    float *neg = kvp__malloc(run->ctx, sizeof(float) * (size_t)half);
+    if (!neg) return KVP_ERR_OUT_OF_HOST_MEMORY;
+    for (int f = 0; f < half; f++) neg[f] = -in->inv_freq[f]; /* cos(-a) = cos a, sin(-a) = -sin a */
+    kvp_rope inv = in->rope;
+    inv.attention_scaling = 1.0f / in->rope.attention_scaling;
+    kvp_status st = kvp__rope_table(run->ctx, &inv, neg, 0, P, out);
+    free(neg);
+    return st;
+}
+
+kvp_status kvp__leverage_zscores(const kvp_press_run *run, int64_t lo, int64_t hi, int k,
+                                 uint64_t *rng, float scale, int accumulate, kvp_buffer *out) {
+    kvp_context *ctx = run->ctx;
+    const kvp_cache_layer *L = &run->cache->layers[run->layer];
+    int Hk = run->Hk, d = run->d, m = (int)(hi - lo);
+    int64_t P = L->next_pos;
+    if (run->in->rope.attention_scaling == 0)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                          "leverage: RoPE attention_scaling is 0: the keys cannot be rotated back");
+
+    /* pre-RoPE keys of the tokens [lo, hi), dense f32 [Hk, m, d] */
+    kvp_buffer *view, *table, *keys, *phi, *X, *G, *info, *lev, *dense;
+    KVP_TRY(kvp__meta_view(run, lo, hi, &view));
+    KVP_TRY(inverse_rope_table(run, P, &table));
+    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hk * m * d, &keys));
+    kvp_p_rope_rows rr = {.H = Hk, .n = m, .d = d, .layout = (int)run->in->rope.layout,
+                          .x_dtype = (int)run->cache->opt.dtype, .p0 = 0, .P = (int)P};
+    KVP_TRY(KVP_RUN(ctx, ROPE_ROWS, &rr, KVP_BO(L->keys, L->keys_offset), KVP_B(view),
+                    KVP_B(L->pos), KVP_B(table), KVP_B(keys)));
+
+    /* the sketch Phi [Hk, d, k]: randn * (1 / sqrt(k)) in f32, as kvpress */
+    size_t count = (size_t)Hk * d * k;
+    float *host = kvp__malloc(ctx, count * sizeof(float));
+    if (!host) return KVP_ERR_OUT_OF_HOST_MEMORY;
+    kvp__normal_fill(rng, host, count);
+    float inv_sqrt_k = (float)(1.0 / sqrt((double)k));
+    for (size_t i = 0; i < count; i++) host[i] *= inv_sqrt_k;
+    kvp_status st = kvp__scratch(ctx, count * sizeof(float), &phi);
+    if (st == KVP_OK) st = kvp__upload(ctx, phi, 0, host, count * sizeof(float));
+    free(host);
+    KVP_TRY(st);
+    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hk * m * k, &X));
+    kvp_p_sketch sk = {.H = Hk, .n = m, .d = d, .k = k};
+    KVP_TRY(KVP_RUN(ctx, SKETCH, &sk, KVP_B(keys), KVP_B(phi), KVP_B(X)));
+
+    /* Cholesky of X^T X + c I with kvpress's growing jitter */
+    KVP_TRY(kvp__meta_dense(run, Hk, m, 0, &dense));
+    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hk * k * k, &G));
+    KVP_TRY(kvp__scratch(ctx, sizeof(int32_t) * (size_t)Hk, &info));
+    int32_t *flags = kvp__malloc(ctx, sizeof(int32_t) * (size_t)Hk);
+    if (!flags) return KVP_ERR_OUT_OF_HOST_MEMORY;
+    double jitter = 1e-2;
+    int factored = 0;
+    for (int attempt = 0; attempt < 5 && !factored && st == KVP_OK; attempt++) {
+        if (attempt) jitter = fmax(1e-8, 10.0 * jitter);
+        kvp_p_gram g = {.H = Hk, .Hx = Hk, .d = k, .n = m, .t0 = 0, .x_dtype = KVP_DT_F32,
+                        .has_w = 0, .eps = 0.0f, .diag = (float)jitter};
+        kvp_p_cholesky ch = {.H = Hk, .d = k};
+        st = KVP_RUN(ctx, GRAM, &g, KVP_B(X), KVP_B(dense), KVP_B(X), KVP_B(G)); /* no weights */
+        if (st == KVP_OK) st = KVP_RUN(ctx, CHOLESKY, &ch, KVP_B(G), KVP_B(info));
+        if (st == KVP_OK) st = kvp__download(ctx, info, 0, flags, sizeof(int32_t) * (size_t)Hk);
+        factored = 1;
+        for (int j = 0; st == KVP_OK && j < Hk; j++) factored &= flags[j] == 0;
+    }
+    free(flags);
+    KVP_TRY(st);
+    if (!factored)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                          "leverage on layer %d: the sketched Gram matrix is not positive definite "
+                          "even with a jitter of 100 (non-finite keys?)",
+                          run->layer);
+    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hk * m, &lev));
+    kvp_p_chol_quadform qf = {.H = Hk, .Hx = Hk, .d = k, .n = m, .t0 = 0, .x_dtype = KVP_DT_F32};
+    KVP_TRY(KVP_RUN(ctx, CHOL_QUADFORM, &qf, KVP_B(G), KVP_B(X), KVP_B(dense), KVP_B(lev)));
+    kvp_p_zscore z = {.H = Hk, .m = m, .n_out = (int)run->n, .off = (int)lo,
+                      .accumulate = accumulate, .scale = scale};
+    return KVP_RUN(ctx, ZSCORE, &z, KVP_B(lev), KVP_B(out));
+}
+
+static kvp_status leverage_score(const kvp_press *p, const kvp_press_run *run, kvp_buffer **out) {
+    uint64_t rng;
+    KVP_TRY(kvp__press_rng(p, run, &rng));
+    KVP_TRY(kvp__scores_alloc(run, run->Hk, out));
+    return kvp__leverage_zscores(run, 0, run->n, (int)kvp__press_int(p, "sketch_dimension"), &rng,
+                                 1.0f, 0, *out);
+}
+
+static const kvp_param_info leverage_params[] = {
+    KVP_PARAM_RATIO,
+    {"sketch_dimension", KVP_PARAM_INT, 48, 1, 4096, 0, "columns of the Gaussian sketch"},
+    {"seed", KVP_PARAM_INT, -1, -1, 9007199254740992.0, 0,
+     "seed of the sketch; -1: one sequence across calls (a fresh sketch per call)"},
+};
+
+const kvp_press_vtable kvp_press_leverage_score = {
+    .info = {.name = "leverage_score",
+             .summary = "sketched statistical leverage of the pre-RoPE keys, z-scored",
+             .paper = "arXiv:2507.08143",
+             .kind = KVP_PRESS_SCORER,
+             .needs = KVP_NEED_ROPE,
+             .n_params = KVP_COUNT(leverage_params),
+             .params = leverage_params},
+    .score = leverage_score,
+    .reset = kvp__press_rng_reset,
+};

@@ -150,6 +150,7 @@ void kvp_inputs_reset(kvp_inputs *in) {
     input_clear(&in->hidden);
     input_clear(&in->attention);
     input_clear(&in->wo);
+    input_clear(&in->prerope_keys);
     in->qstats = NULL;
     in->has_rope = 0;
     free(in->inv_freq);
@@ -191,6 +192,11 @@ kvp_status kvp_inputs_set_queries(kvp_inputs *in, const kvp_tensor *q, int64_t p
 kvp_status kvp_inputs_set_hidden(kvp_inputs *in, const kvp_tensor *h, int64_t pos0) {
     if (!in) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_inputs_set_hidden: inputs is NULL");
     return input_set(in, &in->hidden, h, "kvp_inputs_set_hidden: hidden states", 2, pos0);
+}
+
+kvp_status kvp_inputs_set_keys(kvp_inputs *in, const kvp_tensor *k, int64_t pos0) {
+    if (!in) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_inputs_set_keys: inputs is NULL");
+    return input_set(in, &in->prerope_keys, k, "kvp_inputs_set_keys: pre-RoPE keys", 3, pos0);
 }
 
 kvp_status kvp_inputs_set_attention(kvp_inputs *in, const kvp_tensor *probs) {

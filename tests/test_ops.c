@@ -617,11 +617,17 @@ static void b_rope_rows(op_case *c, rng *r, int v) {
 }
 
 static void b_sketch(op_case *c, rng *r, int v) {
+    /* f32 rotated keys; given pre-RoPE keys (bf16) with an inner row range; f16 */
     int Hs[3] = {2, 3, 1}, ns[3] = {300, 100, 1000}, ds[3] = {64, 8, 128}, ks[3] = {48, 48, 20};
-    kvp_p_sketch p = {.H = Hs[v], .n = ns[v], .d = ds[v], .k = ks[v]};
-    int x = bind_f32(c, (size_t)p.H * p.n * p.d, CMP_NONE, r, 1.0f);
-    float *xs = c->b[x].host;
-    for (size_t e = 0; e < (size_t)p.H * p.n * p.d; e += 3) xs[e] += 2.0f; /* a mean to remove */
+    int rows[3] = {300, 117, 1000}, r0s[3] = {0, 9, 0};
+    kvp_p_sketch p = {.H = Hs[v], .n = ns[v], .d = ds[v], .k = ks[v], .x_dtype = dts[v],
+                      .x_rows = rows[v], .r0 = r0s[v]};
+    size_t nx = (size_t)p.H * p.x_rows * p.d;
+    float *xs = malloc(nx * sizeof(float));
+    fill_normal(r, xs, nx, 1.0f);
+    for (size_t e = 0; e < nx; e += 3) xs[e] += 2.0f; /* a mean to remove */
+    bind_typed(c, xs, nx, p.x_dtype, CMP_NONE);
+    free(xs);
     bind_f32(c, (size_t)p.H * p.d * p.k, CMP_NONE, r, 1.0f / sqrtf((float)p.k));
     bind_f32(c, (size_t)p.H * p.n * p.k, CMP_F32, NULL, 0);
     c->op = KVP_OP_SKETCH;

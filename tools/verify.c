@@ -5,7 +5,12 @@
  *    tol = 1e-5 max|ref| + 1e-3 |b|; kept tokens need ref >= b - tol, evicted ref <= b + tol;
  *    without reference scores the sets must be identical;
  *  - masks (head-wise): the same rule over the whole layer with the wrapped press's reference
- *    scores, or, where those are not given, at least 99% of the kept positions agree. */
+ *    scores, or, where those are not given, at least 99% of the kept positions agree;
+ *  - keys.npy (presses that change the keys, e.g. ThinK): the kept keys of each head, in
+ *    position order, elementwise like scores over the head.
+ * A press.json may name the press's artefact ("artefact": a safetensors path relative to the
+ * case folder); it is loaded and given to the press. inputs/keys_prerope.npy, when present, is
+ * given as the pre-RoPE keys. */
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -55,6 +60,7 @@ static void find_cases(const char *dir, case_list *cases, int depth) {
 
 typedef struct layer_inputs {
     npy_array keys, values, queries, hidden, wo;
+    npy_array keys_prerope; /* optional (kvpress-0.5.4-ext): pre-RoPE keys [Hk, n, d] */
     int n_heads, n_kv_heads, head_dim, n_layers, layer;
     double rope_theta;
 } layer_inputs;
@@ -65,6 +71,7 @@ static void inputs_free(layer_inputs *li) {
     npy_free(&li->queries);
     npy_free(&li->hidden);
     npy_free(&li->wo);
+    npy_free(&li->keys_prerope);
 }
 
 static int load_inputs(const char *case_dir, layer_inputs *li, char *err, size_t err_size) {
@@ -105,6 +112,12 @@ static int load_inputs(const char *case_dir, layer_inputs *li, char *err, size_t
             snprintf(err, err_size, "%s: expected float32 with %d dimensions", path, files[i].ndim);
             return -1;
         }
+    }
+    snprintf(path, sizeof path, "%s/keys_prerope.npy", dir);
+    if (is_file(path) && (npy_load(path, &li->keys_prerope, err, err_size) ||
+                          li->keys_prerope.type != NPY_F32 || li->keys_prerope.ndim != 3)) {
+        snprintf(err, err_size, "%s: expected float32 [kv_heads, n, head_dim]", path);
+        return -1;
     }
     if (li->keys.shape[0] != li->n_kv_heads || li->keys.shape[2] != li->head_dim ||
         li->queries.shape[0] != li->n_heads) {
@@ -152,8 +165,37 @@ static int check_sets_by_scores(const float *ref, const unsigned char *mine, int
     return ok;
 }
 
-/* Runs one case; returns 1 when it passes, with the reason in why otherwise. */
-static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_size) {
+/* The cache's keys (f32) of every head against reference keys [Hk, n_kept, d], elementwise
+ * with the scores' rule over each head. */
+static int check_keys(const kvp_cache *cache, int layer, int Hk, int64_t n_kept, int d,
+                      const float *ref, char *why, size_t why_size) {
+    float *mine = malloc(sizeof(float) * (size_t)n_kept * (size_t)d);
+    if (!mine) {
+        snprintf(why, why_size, "out of memory");
+        return 0;
+    }
+    int ok = 1;
+    for (int j = 0; j < Hk && ok; j++) {
+        kvp_cache_read(cache, layer, j, mine, NULL, NULL);
+        const float *r = ref + (size_t)j * n_kept * d;
+        double maxabs = 0;
+        for (size_t e = 0; e < (size_t)n_kept * d; e++) maxabs = fmax(maxabs, fabs(r[e]));
+        for (size_t e = 0; e < (size_t)n_kept * d && ok; e++)
+            if (!(fabs(mine[e] - r[e]) <= 1e-5 * maxabs + 1e-3 * fabs(r[e]))) {
+                snprintf(why, why_size, "key of head %d entry %zu channel %zu: %.8g, reference %.8g",
+                         j, e / (size_t)d, e % (size_t)d, mine[e], r[e]);
+                ok = 0;
+            }
+    }
+    free(mine);
+    return ok;
+}
+
+/* Runs one case; returns 1 when it passes, with the reason in why otherwise. *margin gets the
+ * largest score error as a fraction of its tolerance (0 without reference scores). */
+static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_size,
+                    double *margin) {
+    *margin = 0;
     char path[4200], err[512] = "";
     snprintf(path, sizeof path, "%s/press.json", dir);
     kvp_json *spec = kvp__json_parse_file(path, err, sizeof err);
@@ -162,6 +204,19 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
         return 0;
     }
     kvp_press *press = press_from_json(spec, err, sizeof err);
+    const kvp_json *art = kvp__json_get(spec, "artefact");
+    kvp_artefact *artefact = NULL;
+    if (press && art) {
+        char apath[4200];
+        snprintf(apath, sizeof apath, "%s/%s", dir, art->kind == KVP_JSON_STRING ? art->string : "");
+        if (art->kind != KVP_JSON_STRING || kvp_artefact_load(apath, &artefact) != KVP_OK ||
+            kvp_press_set_artefact(press, artefact) != KVP_OK) {
+            snprintf(err, sizeof err, "artefact %s: %s", apath, kvp_last_error());
+            kvp_press_destroy(press);
+            kvp_artefact_destroy(artefact);
+            press = NULL;
+        }
+    }
     kvp__json_free(spec);
     if (!press) {
         snprintf(why, why_size, "%s", err);
@@ -173,7 +228,7 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
     kvp_inputs *in = NULL;
     float *scores = NULL;
     unsigned char *mine = NULL;
-    npy_array ref_scores = {0}, ref_kept = {0}, ref_mask = {0};
+    npy_array ref_scores = {0}, ref_kept = {0}, ref_mask = {0}, ref_keys = {0};
     if (load_inputs(dir, &li, err, sizeof err)) {
         snprintf(why, why_size, "%s", err);
         goto done;
@@ -203,6 +258,12 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
     if (!st) st = kvp_inputs_set_hidden(in, &ht, 0);
     if (!st) st = kvp_inputs_set_wo(in, &wt);
     if (!st) st = kvp_inputs_set_rope(in, &rope);
+    if (!st && li.keys_prerope.data) {
+        kvp_tensor pk = kvp_tensor_host(KVP_DTYPE_F32, li.keys_prerope.data, 3,
+                                        li.keys_prerope.shape[0], li.keys_prerope.shape[1],
+                                        li.keys_prerope.shape[2]);
+        st = kvp_inputs_set_keys(in, &pk, 0);
+    }
     if (st) {
         snprintf(why, why_size, "setup: %s: %s", kvp_status_name(st), kvp_context_last_error(ctx));
         goto done;
@@ -233,7 +294,9 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
             for (int64_t t = 0; t < n; t++) maxabs = fmax(maxabs, fabs(ref[(size_t)j * n + t]));
             for (int64_t t = 0; t < n; t++) {
                 double r = ref[(size_t)j * n + t], m = scores[(size_t)j * n + t];
-                if (!(fabs(m - r) <= 1e-5 * maxabs + 1e-3 * fabs(r))) {
+                double tol = 1e-5 * maxabs + 1e-3 * fabs(r);
+                if (tol > 0 && fabs(m - r) / tol > *margin) *margin = fabs(m - r) / tol;
+                if (!(fabs(m - r) <= tol)) {
                     snprintf(why, why_size, "score of head %d token %lld: %.8g, reference %.8g", j,
                              (long long)t, m, r);
                     goto done;
@@ -282,6 +345,16 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
                     }
             }
         }
+        snprintf(path, sizeof path, "%s/keys.npy", dir);
+        if (is_file(path)) {
+            if (npy_load(path, &ref_keys, err, sizeof err) || ref_keys.type != NPY_F32 ||
+                ref_keys.ndim != 3 || ref_keys.shape[0] != Hk || ref_keys.shape[1] != n_kept ||
+                ref_keys.shape[2] != d) {
+                snprintf(why, why_size, "keys.npy: %s", err[0] ? err : "unexpected shape or type");
+                goto done;
+            }
+            if (!check_keys(cache, li.layer, Hk, n_kept, d, ref_keys.data, why, why_size)) goto done;
+        }
         pass = 1;
         goto done;
     }
@@ -315,6 +388,7 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
     }
     snprintf(why, why_size, "no kept.npy or mask.npy");
 done:
+    npy_free(&ref_keys);
     npy_free(&ref_scores);
     npy_free(&ref_kept);
     npy_free(&ref_mask);
@@ -324,6 +398,7 @@ done:
     kvp_cache_destroy(cache);
     inputs_free(&li);
     kvp_press_destroy(press);
+    kvp_artefact_destroy(artefact); /* after the press that references it */
     return pass;
 }
 
@@ -376,9 +451,12 @@ int tool_verify(int argc, char **argv) {
             char why[1024] = "";
             const char *rel = cases.paths[c] + strlen(dir);
             while (*rel == '/') rel++;
-            if (run_case(ctx, cases.paths[c], why, sizeof why)) {
+            double margin = 0;
+            if (run_case(ctx, cases.paths[c], why, sizeof why, &margin)) {
                 pass++;
-                if (verbose) printf("[%s] PASS %s\n", names[k], rel);
+                if (verbose)
+                    printf("[%s] PASS %s (worst score error %.2f of its tolerance)\n", names[k], rel,
+                           margin);
             } else {
                 fail++;
                 printf("[%s] FAIL %s: %s\n", names[k], rel, why);

@@ -19,6 +19,7 @@ static kvp_status compactor_check(const kvp_press *p, const kvp_press_run *run) 
     ranges(p, run->n, &left, &right);
     KVP_TRY(kvp__need(run, "compactor", run->n - left - right > 0,
                       "needs more tokens than sink_size_start + sink_size_end"));
+    KVP_TRY(kvp__leverage_check(run, "compactor"));
     return kvp__need_prefill_queries(run, "compactor");
 }
 

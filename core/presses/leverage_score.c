@@ -4,12 +4,15 @@
  *   X = (K - mean_t K) Phi,  Phi ~ N(0, 1/k) of shape d x k per kv head (drawn at every call),
  *   l_t = x_t^T (X^T X + c I)^-1 x_t,  c = 0.01, retried x10 (up to 100) while the Cholesky
  *   factorisation fails, as kvpress does.
- * The pre-RoPE keys are the cached keys rotated back (RoPE is a rotation times the attention
- * scaling), so no key projection is needed: only the RoPE definition. The sketch comes from
+ * The pre-RoPE keys are those given with kvp_inputs_set_keys (as kvpress projects them from
+ * the hidden states), else the cached keys rotated back (RoPE is a rotation times the
+ * attention scaling): only the RoPE definition is needed then. Leverage is sensitive to its
+ * input (a relative change of 1e-6 in the keys moves z-scores by ~1e-4 on small heads), so
+ * give the keys when kvpress's exact numbers matter. The sketch comes from
  * rng.c (`seed` as RandomPress), not torch's generator: results match kvpress in
  * distribution, and exactly when it is handed the same sketch (tools/golden does so).
  *
- * Recipe: ROPE_ROWS (inverse rotation) -> SKETCH -> GRAM (+ jitter) -> CHOLESKY ->
+ * Recipe: [ROPE_ROWS (inverse rotation)] -> SKETCH -> GRAM (+ jitter) -> CHOLESKY ->
  * CHOL_QUADFORM -> ZSCORE. */
 #include <math.h>
 #include <stdlib.h>
@@ -35,20 +38,35 @@ kvp_status kvp__leverage_zscores(const kvp_press_run *run, int64_t lo, int64_t h
     kvp_context *ctx = run->ctx;
     const kvp_cache_layer *L = &run->cache->layers[run->layer];
     int Hk = run->Hk, d = run->d, m = (int)(hi - lo);
-    int64_t P = L->next_pos;
-    if (run->in->rope.attention_scaling == 0)
-        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
-                          "leverage: RoPE attention_scaling is 0: the keys cannot be rotated back");
-
-    /* pre-RoPE keys of the tokens [lo, hi), dense f32 [Hk, m, d] */
-    kvp_buffer *view, *table, *keys, *phi, *X, *G, *info, *lev, *dense;
-    KVP_TRY(kvp__meta_view(run, lo, hi, &view));
-    KVP_TRY(inverse_rope_table(run, P, &table));
-    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hk * m * d, &keys));
-    kvp_p_rope_rows rr = {.H = Hk, .n = m, .d = d, .layout = (int)run->in->rope.layout,
-                          .x_dtype = (int)run->cache->opt.dtype, .p0 = 0, .P = (int)P};
-    KVP_TRY(KVP_RUN(ctx, ROPE_ROWS, &rr, KVP_BO(L->keys, L->keys_offset), KVP_B(view),
-                    KVP_B(L->pos), KVP_B(table), KVP_B(keys)));
+    const kvp_input_tensor *given = &run->in->prerope_keys;
+    kvp_buffer *phi, *X, *G, *info, *lev, *dense;
+    /* the pre-RoPE keys of the tokens [lo, hi): rows r0 .. r0 + m - 1 of [Hk, x_rows, d] */
+    kvp_p_sketch sk = {.H = Hk, .n = m, .d = d, .k = k};
+    kvp_binding x;
+    if (given->set) {
+        sk.x_dtype = (int)given->t.dtype;
+        sk.x_rows = (int)given->t.shape[1];
+        sk.r0 = (int)lo;
+        x = KVP_BO(given->t.buffer, given->t.offset);
+    } else {
+        if (run->in->rope.attention_scaling == 0)
+            return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                              "leverage: RoPE attention_scaling is 0: the keys cannot be rotated "
+                              "back (give the pre-RoPE keys with kvp_inputs_set_keys)");
+        kvp_buffer *view, *table, *keys;
+        int64_t P = L->next_pos;
+        KVP_TRY(kvp__meta_view(run, lo, hi, &view));
+        KVP_TRY(inverse_rope_table(run, P, &table));
+        KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hk * m * d, &keys));
+        kvp_p_rope_rows rr = {.H = Hk, .n = m, .d = d, .layout = (int)run->in->rope.layout,
+                              .x_dtype = (int)run->cache->opt.dtype, .p0 = 0, .P = (int)P};
+        KVP_TRY(KVP_RUN(ctx, ROPE_ROWS, &rr, KVP_BO(L->keys, L->keys_offset), KVP_B(view),
+                        KVP_B(L->pos), KVP_B(table), KVP_B(keys)));
+        sk.x_dtype = KVP_DT_F32;
+        sk.x_rows = m;
+        sk.r0 = 0;
+        x = KVP_B(keys);
+    }
 
     /* the sketch Phi [Hk, d, k]: randn * (1 / sqrt(k)) in f32, as kvpress */
     size_t count = (size_t)Hk * d * k;
@@ -62,8 +80,7 @@ kvp_status kvp__leverage_zscores(const kvp_press_run *run, int64_t lo, int64_t h
     free(host);
     KVP_TRY(st);
     KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hk * m * k, &X));
-    kvp_p_sketch sk = {.H = Hk, .n = m, .d = d, .k = k};
-    KVP_TRY(KVP_RUN(ctx, SKETCH, &sk, KVP_B(keys), KVP_B(phi), KVP_B(X)));
+    KVP_TRY(KVP_RUN(ctx, SKETCH, &sk, x, KVP_B(phi), KVP_B(X)));
 
     /* Cholesky of X^T X + c I with kvpress's growing jitter */
     KVP_TRY(kvp__meta_dense(run, Hk, m, 0, &dense));
@@ -99,6 +116,23 @@ kvp_status kvp__leverage_zscores(const kvp_press_run *run, int64_t lo, int64_t h
     return KVP_RUN(ctx, ZSCORE, &z, KVP_B(lev), KVP_B(out));
 }
 
+kvp_status kvp__leverage_check(const kvp_press_run *run, const char *press) {
+    const kvp_input_tensor *k = &run->in->prerope_keys;
+    if (k->set && (k->t.shape[0] != run->Hk || k->t.shape[1] != run->n || k->t.shape[2] != run->d))
+        return kvp__error(run->ctx, KVP_ERR_INVALID_ARG,
+                          "%s on layer %d: the pre-RoPE keys are [%lld, %lld, %lld], expected the "
+                          "%lld cached tokens [%d, %lld, %d]",
+                          press, run->layer, (long long)k->t.shape[0], (long long)k->t.shape[1],
+                          (long long)k->t.shape[2], (long long)run->n, run->Hk, (long long)run->n,
+                          run->d);
+    return KVP_OK;
+}
+
+static kvp_status leverage_check(const kvp_press *p, const kvp_press_run *run) {
+    (void)p;
+    return kvp__leverage_check(run, "leverage_score");
+}
+
 static kvp_status leverage_score(const kvp_press *p, const kvp_press_run *run, kvp_buffer **out) {
     uint64_t rng;
     KVP_TRY(kvp__press_rng(p, run, &rng));
@@ -122,6 +156,7 @@ const kvp_press_vtable kvp_press_leverage_score = {
              .needs = KVP_NEED_ROPE,
              .n_params = KVP_COUNT(leverage_params),
              .params = leverage_params},
+    .check = leverage_check,
     .score = leverage_score,
     .reset = kvp__press_rng_reset,
 };

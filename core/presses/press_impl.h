@@ -167,6 +167,8 @@ kvp_status kvp__leverage_zscores(const kvp_press_run *run, int64_t lo, int64_t h
 kvp_status kvp__noncausal_zscores(const kvp_press_run *run, int64_t lo, int64_t hi, int chunk,
                                   int kvpress_pad, int scaled, float scale, int accumulate,
                                   kvp_buffer *out);
+/* Given pre-RoPE keys (optional) must be those of the n cached tokens. */
+kvp_status kvp__leverage_check(const kvp_press_run *run, const char *press);
 /* The pre-RoPE queries must be those of the n cached tokens (prefill-only presses). */
 kvp_status kvp__need_prefill_queries(const kvp_press_run *run, const char *press);
 

@@ -354,6 +354,10 @@ KVP_API kvp_status kvp_inputs_set_rope(kvp_inputs *inputs, const kvp_rope *rope)
 /* Attention-layer input hidden states [tokens, hidden_size] (after the input RMSNorm). */
 KVP_API kvp_status kvp_inputs_set_hidden(kvp_inputs *inputs, const kvp_tensor *hidden,
                                          int64_t pos0);
+/* PRE-RoPE keys [n_kv_heads, tokens, head_dim] of positions pos0 .. pos0+tokens-1 (optional;
+ * leverage_score and compactor read them when given, as kvpress projects them from the hidden
+ * states; without them they rotate the cached keys back, which equals them up to rounding). */
+KVP_API kvp_status kvp_inputs_set_keys(kvp_inputs *inputs, const kvp_tensor *keys, int64_t pos0);
 /* Attention probabilities [n_heads, tokens, n] of the last `tokens` prompt tokens over the
  * n cached keys (as from eager attention). */
 KVP_API kvp_status kvp_inputs_set_attention(kvp_inputs *inputs, const kvp_tensor *probs);

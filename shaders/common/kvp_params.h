@@ -415,14 +415,18 @@ KVP_PARAMS(kvp_p_rope_rows) {
     int P;
 } KVP_PARAMS_END(kvp_p_rope_rows)
 
-/* SKETCH: centres dense rows along the tokens and projects them (LeverageScore).
- * bindings: 0 x f32 [H, n, d]  1 phi f32 [H, d, k]  2 out f32 [H, n, k]
- * mu_h = (1/n) sum_t x[h, t]; out[h, t, :] = (x[h, t] - mu_h) phi[h] (f32 or wider). */
+/* SKETCH: centres rows along the tokens and projects them (LeverageScore's right sketch).
+ * bindings: 0 x [H, x_rows, d] (x_dtype; rows r0 .. r0+n-1 used)  1 phi f32 [H, d, k]
+ *           2 out f32 [H, n, k]
+ * mu_h = (1/n) sum_t x[h, r0+t]; out[h, t, :] = (x[h, r0+t] - mu_h) phi[h] (f32 or wider). */
 KVP_PARAMS(kvp_p_sketch) {
     int H;
     int n;
     int d;
     int k;
+    int x_dtype;
+    int x_rows;
+    int r0;
 } KVP_PARAMS_END(kvp_p_sketch)
 
 /* CHUNK_COLSUM: column sums of non-causal attention inside chunks (NonCausalAttnPress).

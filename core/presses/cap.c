@@ -63,7 +63,7 @@ static kvp_status cap_score(const kvp_press *p, const kvp_press_run *run, kvp_bu
     kvp_buffer *cs, *anchor;
     KVP_TRY(kvp__averaged_rotation(run, p0, kvp__press_int(p, "n_future_positions"), &cs));
     KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hq * d, &anchor));
-    kvp_p_ea_rotate er = {.H = Hq, .d = d, .layout = (int)in->rope.layout, .use_cov = 0,
+    kvp_p_ea_rotate er = {.H = Hq, .d = d, .rope_layout = (int)in->rope.layout, .use_cov = 0,
                           .inv_count = 1.0f};
     KVP_TRY(KVP_RUN(ctx, EA_ROTATE, &er, KVP_B(mean), KVP_B(mean), KVP_B(cs), KVP_B(anchor),
                     KVP_B(anchor)));

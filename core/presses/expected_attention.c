@@ -65,7 +65,7 @@ kvp_status kvp__ea_scores(const kvp_press *p, const kvp_press_run *run, int Hq,
     KVP_TRY(kvp__averaged_rotation(run, p0, kvp__press_int(p, "n_future_positions"), &cs));
     KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hq * d, &mu));
     KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hq * (use_cov ? d * d : 1), &sigma));
-    kvp_p_ea_rotate er = {.H = Hq, .d = d, .layout = (int)in->rope.layout, .use_cov = use_cov,
+    kvp_p_ea_rotate er = {.H = Hq, .d = d, .rope_layout = (int)in->rope.layout, .use_cov = use_cov,
                           .inv_count = (float)inv_count};
     KVP_TRY(KVP_RUN(ctx, EA_ROTATE, &er, KVP_B(mean), KVP_B(m2), KVP_B(cs), KVP_B(mu),
                     KVP_B(sigma)));

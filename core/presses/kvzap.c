@@ -126,7 +126,7 @@ static kvp_status kvzap_score(const kvp_press *p, const kvp_press_run *run, kvp_
     KVP_TRY(kvp__upload_f32(run, t.b1.dtype, t.b1.data, (size_t)t.b1.shape[0], &b1));
     KVP_TRY(kvp__scores_alloc(run, run->Hk, out));
     if (type == KVZAP_LINEAR) {
-        kvp_p_linear lin = {.rows = n, .in = D, .out = run->Hk, .x_dtype = (int)h->dtype,
+        kvp_p_linear lin = {.rows = n, .n_in = D, .n_out = run->Hk, .x_dtype = (int)h->dtype,
                             .w_dtype = (int)t.w1.dtype, .has_bias = 1, .act = KVP_ACT_NONE,
                             .out_t = 1};
         return KVP_RUN(ctx, LINEAR, &lin, KVP_BO(h->buffer, h->offset), KVP_B(w1), KVP_B(b1),
@@ -135,13 +135,13 @@ static kvp_status kvzap_score(const kvp_press *p, const kvp_press_run *run, kvp_
     int hidden = (int)t.w1.shape[0];
     kvp_buffer *mid, *w2, *b2;
     KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)n * hidden, &mid));
-    kvp_p_linear l1 = {.rows = n, .in = D, .out = hidden, .x_dtype = (int)h->dtype,
+    kvp_p_linear l1 = {.rows = n, .n_in = D, .n_out = hidden, .x_dtype = (int)h->dtype,
                        .w_dtype = (int)t.w1.dtype, .has_bias = 1, .act = KVP_ACT_GELU, .out_t = 0};
     KVP_TRY(KVP_RUN(ctx, LINEAR, &l1, KVP_BO(h->buffer, h->offset), KVP_B(w1), KVP_B(b1),
                     KVP_B(mid)));
     KVP_TRY(upload_weights(run, &t.w2, &w2));
     KVP_TRY(kvp__upload_f32(run, t.b2.dtype, t.b2.data, (size_t)t.b2.shape[0], &b2));
-    kvp_p_linear l2 = {.rows = n, .in = hidden, .out = run->Hk, .x_dtype = KVP_DT_F32,
+    kvp_p_linear l2 = {.rows = n, .n_in = hidden, .n_out = run->Hk, .x_dtype = KVP_DT_F32,
                        .w_dtype = (int)t.w2.dtype, .has_bias = 1, .act = KVP_ACT_NONE, .out_t = 1};
     return KVP_RUN(ctx, LINEAR, &l2, KVP_B(mid), KVP_B(w2), KVP_B(b2), KVP_B(*out));
 }

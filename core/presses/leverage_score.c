@@ -58,7 +58,7 @@ kvp_status kvp__leverage_zscores(const kvp_press_run *run, int64_t lo, int64_t h
         KVP_TRY(kvp__meta_view(run, lo, hi, &view));
         KVP_TRY(inverse_rope_table(run, P, &table));
         KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hk * m * d, &keys));
-        kvp_p_rope_rows rr = {.H = Hk, .n = m, .d = d, .layout = (int)run->in->rope.layout,
+        kvp_p_rope_rows rr = {.H = Hk, .n = m, .d = d, .rope_layout = (int)run->in->rope.layout,
                               .x_dtype = (int)run->cache->opt.dtype, .p0 = 0, .P = (int)P};
         KVP_TRY(KVP_RUN(ctx, ROPE_ROWS, &rr, KVP_BO(L->keys, L->keys_offset), KVP_B(view),
                         KVP_B(L->pos), KVP_B(table), KVP_B(keys)));

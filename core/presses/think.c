@@ -42,7 +42,7 @@ static kvp_status think_compress(kvp_press *p, const kvp_press_run *run) {
         KVP_TRY(kvp__tensor_check_finite(ctx, &t, "think: the channel scores"));
     }
     KVP_TRY(kvp__scratch(ctx, sizeof(int32_t) * (size_t)Hk * d, &keep));
-    kvp_p_topk tk = {.H = Hk, .n = d, .k = d - pruned, .global = 0};
+    kvp_p_topk tk = {.H = Hk, .n = d, .k = d - pruned, .global_mode = 0};
     KVP_TRY(KVP_RUN(ctx, TOPK, &tk, KVP_B(qg), KVP_B(keep)));
     kvp_p_channel_zero cz = {.H = Hk, .d = d, .dtype = (int)run->cache->opt.dtype};
     return KVP_RUN(ctx, CHANNEL_ZERO, &cz, KVP_BO(L->keys, L->keys_offset), KVP_B(L->meta),

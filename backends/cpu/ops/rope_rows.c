@@ -19,8 +19,8 @@ static void one_head(void *arg, int h, void *scratch) {
         int r = jb->pos[row / (size_t)d] - p->p0;
         float *o = jb->out + ((size_t)h * p->n + t) * d;
         for (int f = 0; f < half; f++) {
-            int u = p->layout == KVP_LAYOUT_HALF_SPLIT ? f : 2 * f;
-            int v = p->layout == KVP_LAYOUT_HALF_SPLIT ? f + half : 2 * f + 1;
+            int u = p->rope_layout == KVP_LAYOUT_HALF_SPLIT ? f : 2 * f;
+            int v = p->rope_layout == KVP_LAYOUT_HALF_SPLIT ? f + half : 2 * f + 1;
             float c = jb->cs[((size_t)r * half + f) * 2], s = jb->cs[((size_t)r * half + f) * 2 + 1];
             o[u] = x[u] * c - x[v] * s;
             o[v] = x[v] * c + x[u] * s;

@@ -517,7 +517,7 @@ static void b_gram(op_case *c, rng *r, int v) {
     int nh = Hs[v], Hx = Hxs[v], d = ds[v], n = ns[v], len[16];
     kvp_p_gram p = {.H = nh, .Hx = Hx, .d = d, .n = n, .t0 = v == 0 ? 4 : 0,
                     .x_dtype = v == 1 ? KVP_DT_BF16 : KVP_DT_F32, .has_w = v == 0,
-                    .eps = 1e-6f, .diag = v == 0 ? 1.0f : 0.01f};
+                    .eps = 1e-6f, .diag = v == 0 ? 1.0f : 0.01f, .compensated = v == 2};
     if (v < 2) {
         uniform_len(len, Hx, n);
         layer_desc L;

@@ -93,7 +93,7 @@ kvp_status kvp__leverage_zscores(const kvp_press_run *run, int64_t lo, int64_t h
     for (int attempt = 0; attempt < 5 && !factored && st == KVP_OK; attempt++) {
         if (attempt) jitter = fmax(1e-8, 10.0 * jitter);
         kvp_p_gram g = {.H = Hk, .Hx = Hk, .d = k, .n = m, .t0 = 0, .x_dtype = KVP_DT_F32,
-                        .has_w = 0, .eps = 0.0f, .diag = (float)jitter};
+                        .has_w = 0, .eps = 0.0f, .diag = (float)jitter, .compensated = 1};
         kvp_p_cholesky ch = {.H = Hk, .d = k};
         st = KVP_RUN(ctx, GRAM, &g, KVP_B(X), KVP_B(dense), KVP_B(X), KVP_B(G)); /* no weights */
         if (st == KVP_OK) st = KVP_RUN(ctx, CHOLESKY, &ch, KVP_B(G), KVP_B(info));

@@ -233,4 +233,15 @@ KVP_FN float kvp_lse_merge(float m1, float s1, float m2, float s2) {
     return a + b;
 }
 
+/* erf(x) for the exact GELU (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7): GLSL has no
+ * erf, and one formula keeps the three languages identical. */
+KVP_FN float kvp_erf(float x) {
+    float a = KVP_FABS(x);
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
+                  0.254829592f) * t;
+    float y = 1.0f - poly * KVP_EXP(-a * a);
+    return x < 0.0f ? -y : y;
+}
+
 #endif /* KVP_KERNEL_H */

@@ -341,7 +341,9 @@ KVP_PARAMS(kvp_p_anchor_cosine) {
  *           has_w = 0)  3 out f32 [H, d, d]
  * For head h, x_t = X[h / (H/Hx), t]:
  *   out[h] = diag * I + sum_{t in [t0, n)} (has_w ? w[h, t] + eps : 1) x_t x_t^T.
- * The sum accumulates in f32 or wider; out is exactly symmetric (out[u][v] == out[v][u]). */
+ * The sum accumulates in f32 or wider; with `compensated` it must be as accurate as a double
+ * sum rounded to f32 (GPUs: compensated f32 sums): leverage scores amplify the rounding of a
+ * plain f32 sum past the kvpress comparison rule. out is exactly symmetric. */
 KVP_PARAMS(kvp_p_gram) {
     int H;
     int Hx;
@@ -352,6 +354,7 @@ KVP_PARAMS(kvp_p_gram) {
     int has_w;
     float eps;
     float diag;
+    int compensated;
 } KVP_PARAMS_END(kvp_p_gram)
 
 /* CHOLESKY: in-place factorisation A = L L^T of H symmetric positive definite d x d matrices.
@@ -640,6 +643,89 @@ KVP_PARAMS(kvp_p_keydiff_pass) {
     int nchunk;
     int chunk;
 } KVP_PARAMS_END(kvp_p_keydiff_pass)
+
+/* ---- passes of the scorer-press ops (anchor_cosine ... channel_zero) --------------------- */
+
+/* anchor_cosine / anchor_exp: ANCHOR_COSINE with the columns [t0, n) of each head cut into
+ * nchunk (<= KVP_WG) chunks of `chunk` columns; partial maxima per chunk. */
+KVP_PARAMS(kvp_p_anchor_pass) {
+    int Hq;
+    int Hk;
+    int d;
+    int n;
+    int t0;
+    int k_dtype;
+    int exp_shift;
+    float scale;
+    int nchunk;
+    int chunk;
+} KVP_PARAMS_END(kvp_p_anchor_pass)
+
+/* gram_tile / gram_merge: GRAM as 64 x 64 tiles of the upper triangle (`tiles` of them),
+ * the columns [t0, n) cut into nsplit splits of `split` rows (split-K). */
+KVP_PARAMS(kvp_p_gram_pass) {
+    int H;
+    int Hx;
+    int d;
+    int n;
+    int t0;
+    int x_dtype;
+    int has_w;
+    float eps;
+    float diag;
+    int compensated;
+    int nsplit;
+    int split;
+    int tiles;
+} KVP_PARAMS_END(kvp_p_gram_pass)
+
+/* sketch_colsum / sketch_gemm: SKETCH with the rows cut into nchunk chunks of `chunk` rows
+ * for the column sums. */
+KVP_PARAMS(kvp_p_sketch_pass) {
+    int H;
+    int n;
+    int d;
+    int k;
+    int x_dtype;
+    int x_rows;
+    int r0;
+    int nchunk;
+    int chunk;
+} KVP_PARAMS_END(kvp_p_sketch_pass)
+
+/* zscore_sum / zscore_var / zscore_apply: ZSCORE with nparts (<= KVP_WG) partial sums. */
+KVP_PARAMS(kvp_p_zscore_pass) {
+    int H;
+    int m;
+    int n_out;
+    int off;
+    int accumulate;
+    float scale;
+    int nparts;
+} KVP_PARAMS_END(kvp_p_zscore_pass)
+
+/* score_pad_add_apply: SCORE_PAD_ADD after score_pad_max (same leading members as
+ * kvp_p_score_pad_pass). */
+KVP_PARAMS(kvp_p_score_pad_add_pass) {
+    int H;
+    int n;
+    int lo;
+    int hi;
+    int nparts;
+    float add;
+} KVP_PARAMS_END(kvp_p_score_pad_add_pass)
+
+/* channel_mean_part / channel_mean_merge: CHANNEL_MEAN with the rows cut into nchunk chunks
+ * of `chunk` rows. */
+KVP_PARAMS(kvp_p_channel_mean_pass) {
+    int H;
+    int n;
+    int d;
+    int dtype;
+    int square;
+    int nchunk;
+    int chunk;
+} KVP_PARAMS_END(kvp_p_channel_mean_pass)
 
 /* Threads that cooperate on one row of d elements in the row-reduction kernels (row_norm,
  * keydiff_invnorm, keydiff_score): the largest power of two <= min(d, 32). */

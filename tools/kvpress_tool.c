@@ -22,6 +22,8 @@ static void usage(FILE *f) {
             "  eval -m MODEL --suite FILE (--windows FILE | --text FILE) [--reference FILE] ...\n"
             "                            NLL of every press of a suite (EVAL.md protocol)\n"
             "  presses                   list the presses and their parameters\n"
+            "  artefact FILE [--press SPEC]\n"
+            "                            list an artefact's tensors; check that a press takes it\n"
             "  version\n");
 }
 
@@ -66,6 +68,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return tool_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return tool_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "presses")) return tool_presses();
+    if (!strcmp(cmd, "artefact")) return tool_artefact(argc - 1, argv + 1);
     if (!strcmp(cmd, "version")) {
         printf("kvpress-tool %s (library %s)\n", KVP_VERSION_STRING, kvp_version_string());
         return 0;

@@ -124,6 +124,7 @@ START_TEST(test_missing_inputs) {
     expect_fails("expected_attention_stats(compression_ratio=0.5)", stats, empty, 0, KVP_ERR_MISSING_INPUT);
     expect_fails("cap(compression_ratio=0.5)", NULL, empty, 0, KVP_ERR_MISSING_INPUT);
     expect_fails("leverage_score(compression_ratio=0.5)", NULL, empty, 0, KVP_ERR_MISSING_INPUT);
+    expect_fails("leverage_score(compression_ratio=0.5)", NULL, NULL, 0, KVP_ERR_MISSING_INPUT);
     expect_fails("non_causal_attn(compression_ratio=0.5)", NULL, empty, 0, KVP_ERR_MISSING_INPUT);
     expect_fails("compactor(compression_ratio=0.5)", NULL, NULL, 0, KVP_ERR_MISSING_INPUT);
     expect_fails("kvzap(compression_ratio=0.5, model_type=linear)", zap, empty, 0, KVP_ERR_MISSING_INPUT);
@@ -134,11 +135,20 @@ START_TEST(test_missing_inputs) {
     expect_fails("cap(compression_ratio=0.5)", NULL, empty, 0, KVP_ERR_MISSING_INPUT);
     expect_fails("non_causal_attn(compression_ratio=0.5)", NULL, empty, 0, KVP_ERR_MISSING_INPUT);
     expect_fails("think(key_channel_compression_ratio=0.5)", NULL, empty, 0, KVP_ERR_MISSING_INPUT);
-    /* the presses that need none of these still run: cur and qfilter read only the cache */
+    /* the presses that need none of these still run: cur reads only the cache, leverage_score
+     * the pre-RoPE keys when given (no RoPE needed then) */
     kvp_press *p;
     CK_OK(kvp_press_parse("cur(compression_ratio=0.5)", &p));
     CK_OK(kvp_compress(H.ctx, p, F.cache, 0, NULL));
     kvp_press_destroy(p);
+    kvp_inputs *keys_only;
+    CK_OK(kvp_inputs_create(H.ctx, &keys_only));
+    kvp_tensor kt = kvp_tensor_host(KVP_DTYPE_F32, F.keys, 3, HK, N / 2, D); /* cur kept N/2 */
+    CK_OK(kvp_inputs_set_keys(keys_only, &kt, 0));
+    CK_OK(kvp_press_parse("leverage_score(compression_ratio=0.5)", &p));
+    CK_OK(kvp_compress(H.ctx, p, F.cache, 0, keys_only));
+    kvp_press_destroy(p);
+    kvp_inputs_destroy(keys_only);
     kvp_inputs_destroy(empty);
     kvp_artefact_destroy(stats);
     kvp_artefact_destroy(filt);

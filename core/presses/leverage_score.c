@@ -6,7 +6,7 @@
  *   factorisation fails, as kvpress does.
  * The pre-RoPE keys are those given with kvp_inputs_set_keys (as kvpress projects them from
  * the hidden states), else the cached keys rotated back (RoPE is a rotation times the
- * attention scaling): only the RoPE definition is needed then. Leverage is sensitive to its
+ * attention scaling): the RoPE definition is needed then. Leverage is sensitive to its
  * input (a relative change of 1e-6 in the keys moves z-scores by ~1e-4 on small heads), so
  * give the keys when kvpress's exact numbers matter. The sketch comes from
  * rng.c (`seed` as RandomPress), not torch's generator: results match kvpress in
@@ -117,7 +117,13 @@ kvp_status kvp__leverage_zscores(const kvp_press_run *run, int64_t lo, int64_t h
 }
 
 kvp_status kvp__leverage_check(const kvp_press_run *run, const char *press) {
-    const kvp_input_tensor *k = &run->in->prerope_keys;
+    const kvp_inputs *in = run->in;
+    if (!(in && in->prerope_keys.set) && !(in && in->has_rope))
+        return kvp__error(run->ctx, KVP_ERR_MISSING_INPUT,
+                          "%s needs the pre-RoPE keys (kvp_inputs_set_keys) or the RoPE definition "
+                          "(kvp_inputs_set_rope) to rotate the cached keys back",
+                          press);
+    const kvp_input_tensor *k = &in->prerope_keys;
     if (k->set && (k->t.shape[0] != run->Hk || k->t.shape[1] != run->n || k->t.shape[2] != run->d))
         return kvp__error(run->ctx, KVP_ERR_INVALID_ARG,
                           "%s on layer %d: the pre-RoPE keys are [%lld, %lld, %lld], expected the "
@@ -153,7 +159,7 @@ const kvp_press_vtable kvp_press_leverage_score = {
              .summary = "sketched statistical leverage of the pre-RoPE keys, z-scored",
              .paper = "arXiv:2507.08143",
              .kind = KVP_PRESS_SCORER,
-             .needs = KVP_NEED_ROPE,
+             .needs = 0, /* the RoPE definition, or the pre-RoPE keys: leverage_check */
              .n_params = KVP_COUNT(leverage_params),
              .params = leverage_params},
     .check = leverage_check,

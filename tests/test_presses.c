@@ -363,6 +363,8 @@ static const struct press_case_ext {
     {"adakv(press=compactor(seed=9), compression_ratio=0.5)", ART_NONE, 0},
     {"kvzap(compression_ratio=0.5, model_type=linear)", ART_KVZAP_LINEAR, 0},
     {"kvzap(compression_ratio=0.25)", ART_KVZAP_MLP, 0},
+    {"adakv(press=kvzap, compression_ratio=0.5)", ART_KVZAP_MLP, 0}, /* artefact via the wrapper */
+    {"criticalkv(press=qfilter, compression_ratio=0.5)", ART_Q_FILTERS, 0},
     {"think(key_channel_compression_ratio=0.5, window_size=16)", ART_NONE, 1},
 };
 #define N_PRESSES_EXT ((int)(sizeof presses_ext / sizeof presses_ext[0]))

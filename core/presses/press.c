@@ -213,9 +213,11 @@ kvp_status kvp_press_set_press(kvp_press *p, const char *name, kvp_press *inner)
 
 kvp_status kvp_press_set_artefact(kvp_press *p, kvp_artefact *a) {
     if (!p || !a) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_press_set_artefact: NULL argument");
+    /* A wrapper hands it to the press it wraps ("adakv(press=kvzap)" built from a spec). */
+    const char *outer = p->vt->info.name;
+    while (!(p->vt->info.needs & KVP_NEED_ARTEFACT) && p->inner) p = p->inner;
     if (!(p->vt->info.needs & KVP_NEED_ARTEFACT) || !p->vt->check_artefact)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press %s does not take an artefact",
-                              p->vt->info.name);
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press %s does not take an artefact", outer);
     KVP_TRY(p->vt->check_artefact(p, a));
     p->artefact = a;
     return KVP_OK;

@@ -22,7 +22,9 @@
  *    KVP_I()/KVP_U() and u-suffixed literals;
  *  - barriers only in uniform control flow, and no early return before a barrier;
  *  - contractions: OpenCL bodies compile with FP_CONTRACT OFF so elementwise results match
- *    the CPU reference bit for bit; dot products use KVP_FMA explicitly.
+ *    the CPU reference bit for bit; dot products use KVP_FMA explicitly. Error-free
+ *    transformations (compensated sums) declare their variables KVP_PRECISE and use
+ *    KVP_ADD_RN/KVP_SUB_RN/KVP_MUL_RN, which no language may fuse or reorder.
  *
  * A wrapper (shaders/opencl/<k>.cl, shaders/vulkan/<k>.comp, shaders/cuda/<k>.cu) declares the
  * buffers and the entry point and includes the body; it is about 20 lines.
@@ -72,6 +74,10 @@
 #define KVP_MINI(a, b) min(a, b)
 #define KVP_MAXI(a, b) max(a, b)
 #define KVP_NGROUPS_Y KVP_I(get_num_groups(1))
+#define KVP_PRECISE
+#define KVP_ADD_RN(a, b) ((a) + (b)) /* FP_CONTRACT OFF: never fused */
+#define KVP_SUB_RN(a, b) ((a) - (b))
+#define KVP_MUL_RN(a, b) ((a) * (b))
 
 /* ------------------------------------------------------------------------------ CUDA ------ */
 #elif defined(__CUDACC__)
@@ -103,6 +109,10 @@ typedef unsigned int uint;
 #define KVP_MINI(a, b) min(a, b)
 #define KVP_MAXI(a, b) max(a, b)
 #define KVP_NGROUPS_Y KVP_I(gridDim.y)
+#define KVP_PRECISE
+#define KVP_ADD_RN(a, b) __fadd_rn(a, b) /* nvcc never contracts these into an FMA */
+#define KVP_SUB_RN(a, b) __fsub_rn(a, b)
+#define KVP_MUL_RN(a, b) __fmul_rn(a, b)
 
 /* ------------------------------------------------------------------------------ GLSL ------ */
 #elif defined(KVP_GLSL)
@@ -135,6 +145,12 @@ typedef unsigned int uint;
 #define KVP_MINI(a, b) min(a, b)
 #define KVP_MAXI(a, b) max(a, b)
 #define KVP_NGROUPS_Y KVP_I(gl_NumWorkGroups.y)
+/* `precise` variables forbid fusing and reordering the operations that produce them (and make
+ * fma() a single rounding), as compensated sums need. */
+#define KVP_PRECISE precise
+#define KVP_ADD_RN(a, b) ((a) + (b))
+#define KVP_SUB_RN(a, b) ((a) - (b))
+#define KVP_MUL_RN(a, b) ((a) * (b))
 #else
 #error "kvp_kernel.h: unknown kernel language"
 #endif

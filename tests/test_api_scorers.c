@@ -261,6 +261,9 @@ START_TEST(test_bad_artefacts) {
     a = stats_artefact(LAYERS, 3, D, NULL); /* 3 heads over 2 kv heads */
     expect_fails("expected_attention_stats(compression_ratio=0.5)", a, F.in, 0, KVP_ERR_INVALID_ARG);
     kvp_artefact_destroy(a);
+    a = stats_artefact(LAYERS, 0, D, NULL); /* no head at all */
+    expect_fails("expected_attention_stats(compression_ratio=0.5)", a, F.in, 0, KVP_ERR_INVALID_ARG);
+    kvp_artefact_destroy(a);
     a = stats_artefact(1, HQ, D, NULL); /* no statistics for layer 1 */
     kvp_cache_options o = {.n_layers = 2, .n_kv_heads = HK, .head_dim = D, .capacity = N,
                            .dtype = KVP_DTYPE_F32};

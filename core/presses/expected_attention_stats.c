@@ -46,7 +46,8 @@ static kvp_status stats_check(const kvp_press *p, const kvp_press_run *run) {
         kvp__error_tls_to_ctx(run->ctx);
         return KVP_ERR_INVALID_ARG;
     }
-    if (run->layer >= mean.shape[0] || mean.shape[2] != run->d || mean.shape[1] % run->Hk)
+    if (run->layer >= mean.shape[0] || mean.shape[2] != run->d || mean.shape[1] < run->Hk ||
+        mean.shape[1] % run->Hk)
         return kvp__error(run->ctx, KVP_ERR_INVALID_ARG,
                           "expected_attention_stats: statistics [%lld, %lld, %lld] do not fit layer "
                           "%d of a cache with %d kv heads of head_dim %d",

@@ -214,7 +214,7 @@ def calibration_stats(model, windows, first, count, context, n_sink):
     return np.stack(mean).astype(np.float32), np.stack(cov).astype(np.float32)
 
 
-def make_artefact(spec, model, windows, context, out):
+def make_artefact(spec, model, windows, context):
     """The synthetic artefact of a case: returns (tensors, metadata, file name)."""
     kind = spec["kind"]
     cfg = model.config
@@ -438,7 +438,7 @@ def main():
     for case in cases:
         a = case.get("artefact")
         if a and a["file"] not in artefacts:
-            tensors, metadata = make_artefact(a, model, windows, args.context, args.out)
+            tensors, metadata = make_artefact(a, model, windows, args.context)
             save_artefact(os.path.join(args.out, "artefacts", a["file"]), tensors, metadata)
             artefacts[a["file"]] = tensors
     manifest = []

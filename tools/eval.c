@@ -403,6 +403,7 @@ static void eval_usage(FILE *f) {
             "                         [--max-windows N] [--json OUT] [--csv OUT] [--plot OUT.svg]\n"
             "                         [--reference FILE] [--rope-layout half-split|interleaved]\n"
             "                         [--no-prefill-reuse] [--not-compared ENTRY]...\n"
+            "                         [--tolerance NATS]\n"
             "  --windows: one window a line, %d token ids starting with BOS\n"
             "  --text:    raw text, encoded and cut into %d-token windows starting with BOS\n"
             "  --no-prefill-reuse: prefill every (window, press, ratio) with the press in the\n"
@@ -411,8 +412,8 @@ static void eval_usage(FILE *f) {
             "  --not-compared ENTRY: evaluate the suite entry but leave it out of the reference\n"
             "               check (its differences are printed, marked 'not compared')\n"
             "  --rope-layout: permute Wq/Wk so that q/k use this RoPE pairing (same outputs)\n"
-            "  --reference: compare with a reference result file (tolerance %.3f nats); the\n"
-            "               exit status is 1 when any number differs\n",
+            "  --reference: compare with a reference result file; the exit status is 1 when\n"
+            "               any number differs by more than --tolerance (default %.3f nats)\n",
             EVAL_WINDOW, EVAL_WINDOW, EVAL_TOLERANCE);
 }
 
@@ -423,11 +424,13 @@ typedef struct eval_args {
     int no_prefill_reuse;
     const char *not_compared[32];
     int n_not_compared;
+    double tolerance;
 } eval_args;
 
 static int parse_args(int argc, char **argv, eval_args *a) {
     memset(a, 0, sizeof *a);
     a->backend = "cpu";
+    a->tolerance = EVAL_TOLERANCE;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
@@ -454,6 +457,14 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         else if (!strcmp(o, "--plot")) a->plot = v;
         else if (!strcmp(o, "--reference")) a->reference = v;
         else if (!strcmp(o, "--rope-layout")) a->rope_layout = v;
+        else if (!strcmp(o, "--tolerance")) {
+            char *end;
+            a->tolerance = strtod(v, &end);
+            if (*end || !(a->tolerance >= 0 && a->tolerance < 10)) {
+                fprintf(stderr, "kvpress-tool eval: --tolerance needs nats in [0, 10)\n");
+                return -1;
+            }
+        }
         else if (!strcmp(o, "--not-compared")) {
             if (a->n_not_compared == 32) {
                 fprintf(stderr, "kvpress-tool eval: too many --not-compared\n");
@@ -509,6 +520,7 @@ int tool_eval(int argc, char **argv) {
     if (load_suite(suite, &d)) goto done;
     if (cli_open_model(a.model, a.tokenizer, a.text != NULL, &model, &tok, &tok_owned)) goto done;
     d.n_layers = model->cfg.n_layers;
+    d.tolerance = a.tolerance;
     if (a.rope_layout) {
         int half = !strcmp(a.rope_layout, "half-split");
         if (!half && strcmp(a.rope_layout, "interleaved")) {

@@ -10,7 +10,7 @@
 #define EVAL_WINDOW 448        /* tokens per window, BOS first */
 #define EVAL_CONTEXT 384       /* prefilled (and compressed) context */
 #define EVAL_CONTINUATION 64   /* tokens fed after the context */
-#define EVAL_TOLERANCE 0.005   /* nats, for --reference */
+#define EVAL_TOLERANCE 0.005   /* nats, for --reference (default of --tolerance) */
 
 typedef enum eval_task { EVAL_TASK_CONTINUE = 0, EVAL_TASK_COPY = 1, EVAL_TASK_COUNT } eval_task;
 
@@ -31,6 +31,7 @@ typedef struct eval_data {
     int n_windows;
     int32_t *windows;       /* [n_windows, EVAL_WINDOW] */
     int n_layers;
+    double tolerance;       /* nats allowed against a reference (--tolerance) */
     /* results */
     double *nll;            /* [config, task, window] mean NLL of the window */
     double *kept;           /* [config, layer] entries per kv head, summed over windows */
@@ -50,7 +51,7 @@ int eval_write_json(const eval_data *d, const char *path, const char *model, con
 int eval_write_csv(const eval_data *d, const char *path, const kvp_json *reference);
 int eval_write_svg(const eval_data *d, const char *path, const char *title);
 /* Compares with a reference file ({"results": {task: {key: {"nll"} | {"error"}}}}): prints
- * every difference beyond EVAL_TOLERANCE and returns how many there were (-1: bad file).
+ * every difference beyond d->tolerance and returns how many there were (-1: bad file).
  * Entries named in not_compared are printed but not counted. */
 int eval_compare_reference(const eval_data *d, const kvp_json *reference,
                            const char *const *not_compared, int n_not_compared);

@@ -59,7 +59,7 @@ static void print_cell(const eval_data *d, int c, eval_task task, const kvp_json
         int have = ref ? reference_nll(ref, task, d->configs[c].key, &r) : -1;
         if (have == 1)
             snprintf(cell, sizeof cell, "%.4f %+.4f%s", mine, mine - r,
-                     fabs(mine - r) > EVAL_TOLERANCE ? "!" : "");
+                     fabs(mine - r) > d->tolerance ? "!" : "");
         else if (have == 0)
             snprintf(cell, sizeof cell, "%.4f (ref err)", mine);
         else
@@ -74,7 +74,7 @@ void eval_print_table(const eval_data *d, const kvp_json *ref) {
     for (int t = 0; t < d->n_tasks; t++) {
         eval_task task = d->tasks[t];
         printf("task %s: mean NLL (nats/token) over %d windows%s\n", eval_task_name(task),
-               d->n_windows, ref ? "; difference to the reference, '!' beyond 0.005" : "");
+               d->n_windows, ref ? "; difference to the reference, '!' beyond the tolerance" : "");
         printf("%-28s", "press");
         for (int r = 0; r < lo.n_ratios; r++) {
             char rs[32], head[40];
@@ -341,9 +341,9 @@ int eval_compare_reference(const eval_data *d, const kvp_json *ref,
             }
             compared++;
             worst = fmax(worst, fabs(diff));
-            if (!(fabs(diff) <= EVAL_TOLERANCE)) {
+            if (!(fabs(diff) <= d->tolerance)) {
                 printf("DIFF %s %s: %.4f, reference %.4f (difference %+.4f > %.3f)\n",
-                       eval_task_name(task), key, mine, r, diff, EVAL_TOLERANCE);
+                       eval_task_name(task), key, mine, r, diff, d->tolerance);
                 diffs++;
             }
         }

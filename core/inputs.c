@@ -156,6 +156,7 @@ void kvp_inputs_reset(kvp_inputs *in) {
     input_clear(&in->hidden);
     input_clear(&in->attention);
     input_clear(&in->wo);
+    input_clear(&in->prerope_keys);
     in->qstats = NULL;
     in->has_rope = 0;
     free(in->inv_freq);
@@ -197,6 +198,11 @@ kvp_status kvp_inputs_set_queries(kvp_inputs *in, const kvp_tensor *q, int64_t p
 kvp_status kvp_inputs_set_hidden(kvp_inputs *in, const kvp_tensor *h, int64_t pos0) {
     if (!in) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_inputs_set_hidden: inputs is NULL");
     return input_set(in, &in->hidden, h, "kvp_inputs_set_hidden: hidden states", 2, pos0);
+}
+
+kvp_status kvp_inputs_set_keys(kvp_inputs *in, const kvp_tensor *k, int64_t pos0) {
+    if (!in) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_inputs_set_keys: inputs is NULL");
+    return input_set(in, &in->prerope_keys, k, "kvp_inputs_set_keys: pre-RoPE keys", 3, pos0);
 }
 
 kvp_status kvp_inputs_set_attention(kvp_inputs *in, const kvp_tensor *probs) {
@@ -328,5 +334,52 @@ kvp_status kvp_qstats_get(kvp_qstats *s, int64_t *count, float *mean, float *cov
         float inv = 1.0f / (float)s->count;
         for (size_t i = 0; i < n; i++) cov[i] *= inv;
     }
+    return KVP_OK;
+}
+
+kvp_status kvp_qstats_set(kvp_qstats *s, int64_t count, const float *mean, const float *cov,
+                          int64_t next_pos) {
+    if (!s) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_qstats_set: stats is NULL");
+    kvp_context *ctx = s->ctx;
+    if (!mean || !cov)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "kvp_qstats_set: mean or cov is NULL");
+    if (count < 1 || count > INT32_MAX)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "kvp_qstats_set: count %lld outside [1, 2^31)",
+                          (long long)count);
+    if (next_pos < 0 || next_pos > INT32_MAX)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                          "kvp_qstats_set: next_pos %lld outside [0, 2^31)", (long long)next_pos);
+    size_t hd = (size_t)s->n_heads * s->head_dim, hdd = hd * (size_t)s->head_dim;
+    for (size_t i = 0; i < hd; i++)
+        if (!isfinite(mean[i]))
+            return kvp__error(ctx, KVP_ERR_INVALID_ARG, "kvp_qstats_set: mean[%zu] is not finite", i);
+    /* The object keeps the centred second moment m2 = cov * count (what kvp_qstats_add merges). */
+    float *m2 = kvp__malloc(ctx, hdd * sizeof(float));
+    if (!m2) return KVP_ERR_OUT_OF_HOST_MEMORY;
+    kvp_status st = KVP_OK;
+    for (size_t i = 0; i < hdd && st == KVP_OK; i++) {
+        m2[i] = (float)((double)cov[i] * (double)count);
+        if (!isfinite(cov[i]) || !isfinite(m2[i]))
+            st = kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                            "kvp_qstats_set: cov[%zu] is not finite (or overflows times count)", i);
+    }
+    /* Upload both before changing anything visible, so a failure leaves the statistics. */
+    kvp_buffer *nm = NULL, *nm2 = NULL;
+    if (st == KVP_OK) st = kvp__buffer_alloc(ctx, hd * sizeof(float), &nm);
+    if (st == KVP_OK) st = kvp__buffer_alloc(ctx, hdd * sizeof(float), &nm2);
+    if (st == KVP_OK) st = kvp__upload(ctx, nm, 0, mean, hd * sizeof(float));
+    if (st == KVP_OK) st = kvp__upload(ctx, nm2, 0, m2, hdd * sizeof(float));
+    free(m2);
+    if (st != KVP_OK) {
+        kvp_buffer_free(nm);
+        kvp_buffer_free(nm2);
+        return st;
+    }
+    kvp_buffer_free(s->mean);
+    kvp_buffer_free(s->m2);
+    s->mean = nm;
+    s->m2 = nm2;
+    s->count = count;
+    s->next_pos = next_pos;
     return KVP_OK;
 }

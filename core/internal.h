@@ -216,6 +216,7 @@ typedef struct kvp_input_tensor {
 struct kvp_inputs {
     kvp_context *ctx;
     kvp_input_tensor queries, hidden, attention, wo;
+    kvp_input_tensor prerope_keys; /* optional pre-RoPE keys (leverage_score, compactor) */
     kvp_qstats *qstats;
     int has_rope;
     kvp_rope rope;

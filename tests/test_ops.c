@@ -27,8 +27,12 @@
 #define GUARD 256 /* bytes checked after every bound range, and the default offset before it */
 #define GUARD_BYTE 0x5a
 
-/* CMP_LIVE_NMSE: the live rows (as CMP_LIVE_ROWS) as floats of dtype `dt`, by NMSE. */
-typedef enum cmp_kind { CMP_NONE, CMP_F32, CMP_EXACT, CMP_LIVE_ROWS, CMP_LIVE_NMSE } cmp_kind;
+/* CMP_NONE: an input that must stay unchanged; CMP_UNSPECIFIED: an output whose content the
+ * op leaves unspecified (only the guards are checked); CMP_LIVE_NMSE: the live rows (as
+ * CMP_LIVE_ROWS) as floats of dtype `dt`, by NMSE. */
+typedef enum cmp_kind {
+    CMP_NONE, CMP_F32, CMP_EXACT, CMP_LIVE_ROWS, CMP_LIVE_NMSE, CMP_UNSPECIFIED
+} cmp_kind;
 
 typedef struct tbind {
     void *host;
@@ -154,8 +158,6 @@ static void b_rope(op_case *c, rng *r, int v) {
     bind_host(c, cs, rows * (size_t)p.d * sizeof(float), CMP_NONE);
     bind_f32(c, (size_t)p.H * rows * p.d, CMP_F32, NULL, 0);
     if (v == 6) { /* in place: out is x (f32, r0 = 0) */
-        free(c->b[2].host); /* an alias has no data of its own (and is not freed at the end) */
-        c->b[2].host = NULL;
         c->b[2].alias = 0;
         c->b[0].cmp = CMP_F32;
     }
@@ -485,6 +487,292 @@ static void b_truncate(op_case *c, rng *r, int v) {
     free(L.k), free(L.v), free(L.pos);
 }
 
+/* ---- ops of the scorer presses with new numerics (cap, cur, leverage, non-causal, compactor,
+ * kvzap, think) ------------------------------------------------------------------------------ */
+
+/* meta of a dense tensor [nh, m, w] addressed as rows: head h starts at row h*m. */
+static int bind_dense_meta(op_case *c, int nh, int m) {
+    int32_t meta[64];
+    for (int h = 0; h < nh; h++) meta[2 * h] = h * m, meta[2 * h + 1] = m;
+    return bind_i32(c, meta, (size_t)2 * nh, CMP_NONE);
+}
+
+static void b_anchor_cosine(op_case *c, rng *r, int v) {
+    int Hqs[3] = {8, 4, 4}, Hks[3] = {2, 4, 1}, ds[3] = {64, 128, 8}, len[16];
+    int Hq = Hqs[v], Hk = Hks[v], d = ds[v], n = 333 + v;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v], len);
+    kvp_p_anchor_cosine p = {.Hq = Hq, .Hk = Hk, .d = d, .n = n, .t0 = v == 1 ? 0 : 4,
+                             .k_dtype = L.dt, .exp_shift = v != 1, .scale = v == 2 ? 1.0f : 5.0f};
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_f32(c, (size_t)Hq * d, CMP_NONE, r, 1.0f);
+    bind_f32(c, (size_t)Hq * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_ANCHOR_COSINE;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_gram(op_case *c, rng *r, int v) {
+    /* v0: CapPress (weighted values, query heads over kv heads); v1: bf16 without weights;
+     * v2: a dense f32 sketch as LeverageScore forms it */
+    int Hs[3] = {8, 2, 3}, Hxs[3] = {2, 2, 3}, ds[3] = {16, 64, 48}, ns[3] = {300, 257, 500};
+    int nh = Hs[v], Hx = Hxs[v], d = ds[v], n = ns[v], len[16];
+    kvp_p_gram p = {.H = nh, .Hx = Hx, .d = d, .n = n, .t0 = v == 0 ? 4 : 0,
+                    .x_dtype = v == 1 ? KVP_DT_BF16 : KVP_DT_F32, .has_w = v == 0,
+                    .eps = 1e-6f, .diag = v == 0 ? 1.0f : 0.01f, .compensated = v == 2};
+    if (v < 2) {
+        uniform_len(len, Hx, n);
+        layer_desc L;
+        make_layer(&L, r, Hx, d, p.x_dtype, len);
+        bind_rows(c, L.v, &L, CMP_NONE);
+        bind_i32(c, L.meta, (size_t)2 * Hx, CMP_NONE);
+        free(L.k), free(L.v), free(L.pos);
+    } else {
+        bind_f32(c, (size_t)Hx * n * d, CMP_NONE, r, 1.0f);
+        bind_dense_meta(c, Hx, n);
+    }
+    int w = bind_f32(c, (size_t)nh * n, CMP_NONE, NULL, 0);
+    fill_uniform(r, c->b[w].host, (size_t)nh * n, 0.0f, 1.0f);
+    bind_f32(c, (size_t)nh * d * d, CMP_F32, NULL, 0);
+    c->op = KVP_OP_GRAM;
+    SET_PARAMS(c, p);
+}
+
+/* Symmetric positive definite matrices B B^T / d + I, as Gram/capacity matrices are. */
+static void spd_matrices(rng *r, float *A, int nh, int d) {
+    float *B = malloc(sizeof(float) * (size_t)d * d);
+    for (int h = 0; h < nh; h++) {
+        fill_normal(r, B, (size_t)d * d, 1.0f);
+        for (int i = 0; i < d; i++)
+            for (int k = 0; k <= i; k++) {
+                double s = i == k ? 1.0 : 0.0;
+                for (int c2 = 0; c2 < d; c2++) s += (double)B[i * d + c2] * B[k * d + c2] / d;
+                A[((size_t)h * d + i) * d + k] = A[((size_t)h * d + k) * d + i] = (float)s;
+            }
+    }
+    free(B);
+}
+
+static void b_cholesky(op_case *c, rng *r, int v) {
+    int Hs[3] = {4, 2, 3}, ds[3] = {8, 48, 128};
+    kvp_p_cholesky p = {.H = Hs[v], .d = ds[v]};
+    int a = bind_f32(c, (size_t)p.H * p.d * p.d, CMP_F32, NULL, 0);
+    float *A = c->b[a].host;
+    spd_matrices(r, A, p.H, p.d);
+    if (v == 2) { /* one indefinite matrix: its info must say where, the others factor */
+        A[((size_t)1 * p.d + 5) * p.d + 5] = -1.0f;
+        c->b[a].cmp = CMP_UNSPECIFIED;
+    }
+    bind_i32(c, NULL, (size_t)p.H, CMP_EXACT);
+    c->op = KVP_OP_CHOLESKY;
+    SET_PARAMS(c, p);
+}
+
+static void b_chol_quadform(op_case *c, rng *r, int v) {
+    int Hs[3] = {8, 2, 3}, Hxs[3] = {2, 2, 3}, ds[3] = {16, 64, 48}, ns[3] = {300, 257, 400};
+    int nh = Hs[v], Hx = Hxs[v], d = ds[v], n = ns[v], len[16];
+    kvp_p_chol_quadform p = {.H = nh, .Hx = Hx, .d = d, .n = n, .t0 = v == 1 ? 4 : 0,
+                             .x_dtype = v == 1 ? KVP_DT_BF16 : KVP_DT_F32};
+    /* L: the Cholesky factor of an SPD matrix, computed here in double */
+    float *A = malloc(sizeof(float) * (size_t)nh * d * d);
+    spd_matrices(r, A, nh, d);
+    int lb = bind_f32(c, (size_t)nh * d * d, CMP_NONE, NULL, 0);
+    float *Lf = c->b[lb].host;
+    double *Ld = calloc((size_t)d * d, sizeof(double));
+    for (int h = 0; h < nh; h++) {
+        const float *Ah = A + (size_t)h * d * d;
+        for (int k = 0; k < d; k++) {
+            double s = Ah[k * d + k];
+            for (int q = 0; q < k; q++) s -= Ld[k * d + q] * Ld[k * d + q];
+            Ld[k * d + k] = sqrt(s);
+            for (int i = k + 1; i < d; i++) {
+                double t = Ah[i * d + k];
+                for (int q = 0; q < k; q++) t -= Ld[i * d + q] * Ld[k * d + q];
+                Ld[i * d + k] = t / Ld[k * d + k];
+            }
+        }
+        for (int e = 0; e < d * d; e++) Lf[(size_t)h * d * d + e] = (float)Ld[e];
+    }
+    free(Ld);
+    free(A);
+    if (v < 2) {
+        uniform_len(len, Hx, n);
+        layer_desc L;
+        make_layer(&L, r, Hx, d, p.x_dtype, len);
+        bind_rows(c, L.v, &L, CMP_NONE);
+        bind_i32(c, L.meta, (size_t)2 * Hx, CMP_NONE);
+        free(L.k), free(L.v), free(L.pos);
+    } else {
+        bind_f32(c, (size_t)Hx * n * d, CMP_NONE, r, 1.0f);
+        bind_dense_meta(c, Hx, n);
+    }
+    bind_f32(c, (size_t)nh * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_CHOL_QUADFORM;
+    SET_PARAMS(c, p);
+}
+
+static void b_cur_score(op_case *c, rng *r, int v) {
+    int ds[4] = {32, 64, 16, 8}, ns[4] = {300, 257, 1000, 64}, len[16];
+    int Hk = 3, d = ds[v], n = ns[v];
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    if (v == 3) /* a window of zero values: its normalisation must not produce NaN */
+        for (int t = 16; t < 32; t++) memset(L.v + (size_t)(L.meta[2] + t) * d, 0, sizeof(float) * d);
+    int modes[4] = {KVP_CUR_KV_PRODUCT, KVP_CUR_KEY, KVP_CUR_KV_AVG, KVP_CUR_VALUE};
+    kvp_p_cur_score p = {.Hk = Hk, .d = d, .n = n, .dtype = L.dt, .r = v == 2 ? 20 : 0,
+                         .window = v == 1 ? 0 : v == 2 ? 7 : 16, .mode = modes[v],
+                         .n_sinks = v == 3 ? 0 : 4};
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_rows(c, L.v, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_f32(c, (size_t)d * (p.r ? p.r : 1), CMP_NONE, r, 0.2f);
+    bind_f32(c, (size_t)Hk * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_CUR_SCORE;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_rope_rows(op_case *c, rng *r, int v) {
+    int ds[3] = {8, 64, 128}, len[16], Hk = 3, n = 200 + v;
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, ds[v], dts[v], len);
+    int d = ds[v], half = d / 2, P = L.max_pos + 1;
+    kvp_p_rope_rows p = {.H = Hk, .n = n, .d = d, .rope_layout = v % 2, .x_dtype = L.dt, .p0 = 0, .P = P};
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_i32(c, L.pos, (size_t)L.rows, CMP_NONE);
+    int cs = bind_f32(c, (size_t)P * d, CMP_NONE, NULL, 0);
+    float *t = c->b[cs].host;
+    for (int e = 0; e < P * half; e++) {
+        float a = rng_uniform(r, -3.2f, 3.2f);
+        t[2 * e] = cosf(a);
+        t[2 * e + 1] = sinf(a);
+    }
+    bind_f32(c, (size_t)Hk * n * d, CMP_F32, NULL, 0);
+    c->op = KVP_OP_ROPE_ROWS;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_sketch(op_case *c, rng *r, int v) {
+    /* f32 rotated keys; given pre-RoPE keys (bf16) with an inner row range; f16 */
+    int Hs[3] = {2, 3, 1}, ns[3] = {300, 100, 1000}, ds[3] = {64, 8, 128}, ks[3] = {48, 48, 20};
+    int rows[3] = {300, 117, 1000}, r0s[3] = {0, 9, 0};
+    kvp_p_sketch p = {.H = Hs[v], .n = ns[v], .d = ds[v], .k = ks[v], .x_dtype = dts[v],
+                      .x_rows = rows[v], .r0 = r0s[v]};
+    size_t nx = (size_t)p.H * p.x_rows * p.d;
+    float *xs = malloc(nx * sizeof(float));
+    fill_normal(r, xs, nx, 1.0f);
+    for (size_t e = 0; e < nx; e += 3) xs[e] += 2.0f; /* a mean to remove */
+    bind_typed(c, xs, nx, p.x_dtype, CMP_NONE);
+    free(xs);
+    bind_f32(c, (size_t)p.H * p.d * p.k, CMP_NONE, r, 1.0f / sqrtf((float)p.k));
+    bind_f32(c, (size_t)p.H * p.n * p.k, CMP_F32, NULL, 0);
+    c->op = KVP_OP_SKETCH;
+    SET_PARAMS(c, p);
+}
+
+static void b_chunk_colsum(op_case *c, rng *r, int v) {
+    /* padded last chunk (kvpress's quirks and masked), no padding, one padded chunk */
+    int ds[4] = {32, 64, 16, 8}, ns[4] = {300, 256, 300, 100}, Cs[4] = {64, 64, 256, 256};
+    int Hq = 8, Hk = v == 2 ? 8 : 2, d = ds[v], n = ns[v], len[16];
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    int stride = n + (v == 1 ? 5 : 0);
+    kvp_p_chunk_colsum p = {.Hq = Hq, .Hk = Hk, .d = d, .n = n, .C = Cs[v], .q_stride = stride,
+                            .k_dtype = L.dt, .kvpress_pad = v != 2,
+                            .scale = v == 2 ? 1.0f / sqrtf((float)d) : 0.25f};
+    bind_f32(c, (size_t)Hq * stride * d, CMP_NONE, r, 1.0f);
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    bind_f32(c, (size_t)Hq * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_CHUNK_COLSUM;
+    c->tol = 1e-8;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_zscore(op_case *c, rng *r, int v) {
+    int Hs[3] = {4, 2, 1}, ms[3] = {300, 1000, 1};
+    kvp_p_zscore p = {.H = Hs[v], .m = ms[v], .n_out = ms[v] + 12, .off = v == 1 ? 0 : 8,
+                      .accumulate = v == 1, .scale = v == 1 ? 0.35f : 1.0f};
+    int x = bind_f32(c, (size_t)p.H * p.m, CMP_NONE, r, 3.0f);
+    ((float *)c->b[x].host)[0] += 5.0f;
+    bind_f32(c, (size_t)p.H * p.n_out, CMP_F32, r, 1.0f); /* columns outside must stay */
+    c->op = KVP_OP_ZSCORE;
+    SET_PARAMS(c, p);
+}
+
+static void b_score_pad_add(op_case *c, rng *r, int v) {
+    int lo[2] = {8, 0}, hi[2] = {773, 700};
+    kvp_p_score_pad_add p = {.H = 4, .n = 777, .lo = lo[v], .hi = hi[v], .add = v ? 1.5f : 0.0f};
+    bind_f32(c, (size_t)p.H * p.n, CMP_EXACT, r, 1.0f);
+    c->op = KVP_OP_SCORE_PAD_ADD;
+    SET_PARAMS(c, p);
+}
+
+static void b_linear(op_case *c, rng *r, int v) {
+    int rows[3] = {50, 300, 129}, ins[3] = {48, 64, 100}, outs[3] = {16, 8, 33};
+    int xdt[3] = {KVP_DT_F32, KVP_DT_BF16, KVP_DT_F16}, wdt[3] = {KVP_DT_F32, KVP_DT_BF16, KVP_DT_F32};
+    kvp_p_linear p = {.rows = rows[v], .n_in = ins[v], .n_out = outs[v], .x_dtype = xdt[v],
+                      .w_dtype = wdt[v], .has_bias = v != 1, .act = v == 0 ? KVP_ACT_GELU : KVP_ACT_NONE,
+                      .out_t = v != 0};
+    float *x = malloc(sizeof(float) * (size_t)p.rows * p.n_in);
+    fill_normal(r, x, (size_t)p.rows * p.n_in, 1.0f);
+    bind_typed(c, x, (size_t)p.rows * p.n_in, p.x_dtype, CMP_NONE);
+    free(x);
+    float *w = malloc(sizeof(float) * (size_t)p.n_out * p.n_in);
+    fill_normal(r, w, (size_t)p.n_out * p.n_in, 1.0f / sqrtf((float)p.n_in));
+    bind_typed(c, w, (size_t)p.n_out * p.n_in, p.w_dtype, CMP_NONE);
+    free(w);
+    bind_f32(c, (size_t)p.n_out, CMP_NONE, r, 0.5f);
+    bind_f32(c, (size_t)p.rows * p.n_out, CMP_F32, NULL, 0);
+    c->op = KVP_OP_LINEAR;
+    SET_PARAMS(c, p);
+}
+
+static void b_channel_mean(op_case *c, rng *r, int v) {
+    int ds[3] = {64, 128, 8}, len[16], nh = 4, n = v == 1 ? 32 : 300;
+    kvp_p_channel_mean p = {.H = nh, .n = n, .d = ds[v], .dtype = v == 1 ? KVP_DT_F32 : dts[(v + 2) % 3],
+                             .square = v != 2};
+    if (v != 1) {
+        for (int j = 0; j < nh; j++) len[j] = n + 3 * j; /* n <= every length */
+        layer_desc L;
+        make_layer(&L, r, nh, p.d, p.dtype, len);
+        bind_rows(c, L.k, &L, CMP_NONE);
+        bind_i32(c, L.meta, (size_t)2 * nh, CMP_NONE);
+        free(L.k), free(L.v), free(L.pos);
+    } else { /* the window queries, dense */
+        bind_f32(c, (size_t)nh * n * p.d, CMP_NONE, r, 1.0f);
+        bind_dense_meta(c, nh, n);
+    }
+    bind_f32(c, (size_t)nh * p.d, CMP_F32, NULL, 0);
+    c->op = KVP_OP_CHANNEL_MEAN;
+    SET_PARAMS(c, p);
+}
+
+static void b_channel_zero(op_case *c, rng *r, int v) {
+    int ds[3] = {8, 64, 128}, len[16], Hk = 3;
+    for (int j = 0; j < Hk; j++) len[j] = 100 + 11 * j;
+    layer_desc L;
+    make_layer(&L, r, Hk, ds[v], dts[v], len);
+    kvp_p_channel_zero p = {.H = Hk, .d = L.d, .dtype = L.dt};
+    bind_rows(c, L.k, &L, CMP_EXACT); /* zeroed channels of live rows, nothing else */
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    int32_t *keep = malloc(sizeof(int32_t) * (size_t)Hk * L.d);
+    for (int e = 0; e < Hk * L.d; e++) keep[e] = rng_int(r, 0, 3) != 0;
+    bind_i32(c, keep, (size_t)Hk * L.d, CMP_NONE);
+    free(keep);
+    c->op = KVP_OP_CHANNEL_ZERO;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
 /* Production-sized cases, only with KVP_TEST_LARGE=1 (slow on the CPU reference). */
 static void b_rerotate(op_case *c, rng *r, int v) {
     /* variants: dtypes x layouts; ragged heads with gapped positions, moved to pos0 + t */
@@ -748,6 +1036,19 @@ static const struct {
     {"merge_values", b_merge_values, 3},
     {"merge_add", b_merge_add, 3},
     {"accum_rows", b_accum_rows, 2},
+    {"anchor_cosine", b_anchor_cosine, 3},
+    {"gram", b_gram, 3},
+    {"cholesky", b_cholesky, 3},
+    {"chol_quadform", b_chol_quadform, 3},
+    {"cur_score", b_cur_score, 4},
+    {"rope_rows", b_rope_rows, 3},
+    {"sketch", b_sketch, 3},
+    {"chunk_colsum", b_chunk_colsum, 4},
+    {"zscore", b_zscore, 3},
+    {"score_pad_add", b_score_pad_add, 2},
+    {"linear", b_linear, 3},
+    {"channel_mean", b_channel_mean, 3},
+    {"channel_zero", b_channel_zero, 3},
     {"large", b_large, 6}, /* only with KVP_TEST_LARGE=1 */
 };
 
@@ -857,6 +1158,8 @@ START_TEST(test_op_case) {
             ck_assert_msg(!memcmp(x, b->host, b->bytes), "%s: binding %d (an input) changed",
                           label, i);
             break;
+        case CMP_UNSPECIFIED:
+            break;
         case CMP_F32:
             compare_f32(&c, (const float *)x, (const float *)y, b->bytes / sizeof(float), label, i);
             break;
@@ -898,7 +1201,7 @@ START_TEST(test_op_case) {
     for (int i = 0; i < c.nb; i++) {
         free(dev[i]);
         free(ref[i]);
-        if (c.b[i].alias < 0) free(c.b[i].host);
+        free(c.b[i].host); /* an aliased binding still owns the host copy it was built with */
     }
     free(dev);
     free(ref);

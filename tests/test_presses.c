@@ -14,10 +14,12 @@
 #include <string.h>
 
 #include "harness.h"
+#include "st_writer.h"
 
 typedef struct layer_data {
     int Hq, Hk, d, n, layers, layer, D;
     float *keys, *values, *queries, *wo;
+    float *hidden; /* [n, D]: the attention input of every token */
 } layer_data;
 
 static void data_make(layer_data *L, const char *name, int variant, int Hq, int Hk, int d, int n) {
@@ -37,6 +39,8 @@ static void data_make(layer_data *L, const char *name, int variant, int Hq, int 
     for (size_t i = 0; i < kv; i += (size_t)d) L->keys[i + 1] += 3.0f * rng_uniform(&r, 0, 1);
     for (size_t i = 0; i < q; i += (size_t)d) L->queries[i + 1] += 1.5f;
     for (int i = 0; i < n / 10; i++) L->values[(size_t)rng_int(&r, 0, (int)kv - 1)] *= 4.0f;
+    L->hidden = malloc((size_t)n * L->D * sizeof(float));
+    fill_normal(&r, L->hidden, (size_t)n * L->D, 1.0f);
 }
 
 static void data_free(layer_data *L) {
@@ -44,6 +48,7 @@ static void data_free(layer_data *L) {
     free(L->values);
     free(L->queries);
     free(L->wo);
+    free(L->hidden);
 }
 
 typedef struct setup {
@@ -68,6 +73,8 @@ static setup setup_on(kvp_context *ctx, const layer_data *L, kvp_dtype dt, kvp_r
     ck_assert_int_eq(kvp_inputs_set_rope(s.in, &rope), KVP_OK);
     kvp_tensor w = kvp_tensor_host(KVP_DTYPE_F32, L->wo, 2, L->D, L->Hq * L->d, 1);
     ck_assert_int_eq(kvp_inputs_set_wo(s.in, &w), KVP_OK);
+    kvp_tensor h = kvp_tensor_host(KVP_DTYPE_F32, L->hidden, 2, L->n, L->D, 1);
+    ck_assert_int_eq(kvp_inputs_set_hidden(s.in, &h, 0), KVP_OK);
     return s;
 }
 
@@ -233,22 +240,96 @@ static const struct shape {
 };
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 
-START_TEST(test_press_case) {
-    const struct press_case *pc = &presses[_i / N_SHAPES];
-    const struct shape *sh = &shapes[_i % N_SHAPES];
+/* Synthetic artefacts of the presses that need one (the published tensor layouts). */
+enum { ART_NONE, ART_QUERY_STATS, ART_Q_FILTERS, ART_KVZAP_LINEAR, ART_KVZAP_MLP };
+
+static kvp_artefact *make_artefact(int kind, const layer_data *L, const char *name) {
+    rng r = rng_for(name, kind);
+    st_tensor t[16];
+    float *buf[16];
+    int n = 0;
+#define ADD(nm, nd, a, b, c, d_, scale)                                                      \
+    do {                                                                                     \
+        int64_t sh_[4] = {a, b, c, d_};                                                      \
+        size_t cnt_ = 1;                                                                     \
+        for (int k_ = 0; k_ < nd; k_++) cnt_ *= (size_t)sh_[k_];                             \
+        buf[n] = malloc(cnt_ * sizeof(float));                                               \
+        fill_normal(&r, buf[n], cnt_, scale);                                                \
+        t[n] = (st_tensor){nm, nd, {a, b, c, d_}, buf[n]};                                   \
+        n++;                                                                                 \
+    } while (0)
+    static char names[16][32];
+    if (kind == ART_QUERY_STATS) {
+        ADD("query_mean", 3, L->layers, L->Hq, L->d, 1, 1.0f);
+        ADD("query_cov", 4, L->layers, L->Hq, L->d, L->d, 0.05f);
+        /* a covariance: symmetric, identity plus small noise */
+        float *c = buf[1];
+        for (int q = 0; q < L->layers * L->Hq; q++)
+            for (int a = 0; a < L->d; a++)
+                for (int b = 0; b <= a; b++) {
+                    float v = a == b ? 1.0f : c[((size_t)q * L->d + a) * L->d + b];
+                    c[((size_t)q * L->d + a) * L->d + b] = c[((size_t)q * L->d + b) * L->d + a] = v;
+                }
+    } else if (kind == ART_Q_FILTERS) {
+        ADD("q_filters", 3, L->layers, L->Hk, L->d, 1, 1.0f);
+    } else {
+        int hidden = 24;
+        for (int l = 0; l < L->layers; l++) {
+            if (kind == ART_KVZAP_LINEAR) {
+                snprintf(names[2 * l], 32, "layers.%d.weight", l);
+                snprintf(names[2 * l + 1], 32, "layers.%d.bias", l);
+                ADD(names[2 * l], 2, L->Hk, L->D, 1, 1, 0.2f);
+                ADD(names[2 * l + 1], 1, L->Hk, 1, 1, 1, 0.1f);
+            } else {
+                snprintf(names[4 * l], 32, "layers.%d.0.weight", l);
+                snprintf(names[4 * l + 1], 32, "layers.%d.0.bias", l);
+                snprintf(names[4 * l + 2], 32, "layers.%d.2.weight", l);
+                snprintf(names[4 * l + 3], 32, "layers.%d.2.bias", l);
+                ADD(names[4 * l], 2, hidden, L->D, 1, 1, 0.2f);
+                ADD(names[4 * l + 1], 1, hidden, 1, 1, 1, 0.1f);
+                ADD(names[4 * l + 2], 2, L->Hk, hidden, 1, 1, 0.3f);
+                ADD(names[4 * l + 3], 1, L->Hk, 1, 1, 1, 0.1f);
+            }
+        }
+    }
+#undef ADD
+    kvp_artefact *a = st_artefact(t, n, NULL);
+    for (int i = 0; i < n; i++) free(buf[i]);
+    return a;
+}
+
+/* One press on one shape, on the device and on the CPU: scores, kept sets, attention after;
+ * a structural press (no score) must leave identical caches. */
+static void check_press(const char *spec, int headwise, int artefact, int structural,
+                        const struct shape *sh, int index) {
     char label[256];
-    snprintf(label, sizeof label, "%s [%s, n=%d, d=%d] on %s", pc->spec, kvp_dtype_name(sh->dt), sh->n,
+    snprintf(label, sizeof label, "%s [%s, n=%d, d=%d] on %s", spec, kvp_dtype_name(sh->dt), sh->n,
              sh->d, H.backend);
     layer_data L;
-    data_make(&L, pc->spec, _i, sh->Hq, sh->Hk, sh->d, sh->n);
+    data_make(&L, spec, index, sh->Hq, sh->Hk, sh->d, sh->n);
     setup dev = setup_on(H.ctx, &L, sh->dt, KVP_ROPE_HALF_SPLIT);
     setup ref = setup_on(H.ref, &L, sh->dt, KVP_ROPE_HALF_SPLIT);
     kvp_press *p;
-    ck_assert_int_eq(kvp_press_parse(pc->spec, &p), KVP_OK);
+    ck_assert_int_eq(kvp_press_parse(spec, &p), KVP_OK);
+    kvp_artefact *art = artefact ? make_artefact(artefact, &L, spec) : NULL;
+    if (art) CK_OK(kvp_press_set_artefact(p, art));
     size_t count = (size_t)L.Hk * L.n;
+    if (structural) {
+        kvp_status st = kvp_compress(H.ctx, p, dev.cache, L.layer, dev.in);
+        ck_assert_msg(st == KVP_OK, "%s: compress: %s", label, kvp_context_last_error(H.ctx));
+        CK_OK(kvp_compress(H.ref, p, ref.cache, L.layer, ref.in));
+        ck_assert_msg(cache_checksum(dev.cache) == cache_checksum(ref.cache), "%s: caches differ",
+                      label);
+        kvp_press_destroy(p);
+        kvp_artefact_destroy(art);
+        setup_free(&dev);
+        setup_free(&ref);
+        data_free(&L);
+        return;
+    }
     float *s_dev = malloc(count * sizeof(float)), *s_ref = malloc(count * sizeof(float));
     kvp_status st = kvp_press_score(H.ctx, p, dev.cache, L.layer, dev.in, s_dev);
-    if (st != KVP_ERR_UNSUPPORTED || pc->headwise != AGREE) { /* AGREE wrappers may have none */
+    if (st != KVP_ERR_UNSUPPORTED || headwise != AGREE) { /* AGREE wrappers may have none */
         ck_assert_msg(st == KVP_OK, "%s: score: %s", label, kvp_context_last_error(H.ctx));
         ck_assert_int_eq(kvp_press_score(H.ref, p, ref.cache, L.layer, ref.in, s_ref), KVP_OK);
         check_scores(s_dev, s_ref, count, label);
@@ -265,7 +346,7 @@ START_TEST(test_press_case) {
     kvp_press_reset(p);
     ck_assert_int_eq(kvp_compress(H.ref, p, ref.cache, L.layer, ref.in), KVP_OK);
     int64_t total_dev, total_ref;
-    int rotated = pc->headwise == ROTATED;
+    int rotated = headwise == ROTATED;
     unsigned char *k_dev = rotated ? kept_by_values(dev.cache, &L, before, row_bytes, &total_dev)
                                    : kept_of(dev.cache, &L, &total_dev);
     unsigned char *k_ref = rotated ? kept_by_values(ref.cache, &L, before, row_bytes, &total_ref)
@@ -273,7 +354,7 @@ START_TEST(test_press_case) {
     free(before);
     int64_t per_head[64];
     kvp_cache_get_lengths(ref.cache, L.layer, per_head);
-    if (pc->headwise == AGREE) {
+    if (headwise == AGREE) {
         /* a threshold or a per-chunk selection may differ at near-ties only */
         size_t agree = 0;
         for (size_t i = 0; i < count; i++) agree += k_dev[i] && k_ref[i];
@@ -285,15 +366,15 @@ START_TEST(test_press_case) {
         ck_assert_msg(total_dev == total_ref, "%s: kept %lld entries, reference %lld", label,
                       (long long)total_dev, (long long)total_ref);
     }
-    if (pc->headwise == AGREE) {
-    } else if (pc->headwise == HEADWISE) {
+    if (headwise == AGREE) {
+    } else if (headwise == HEADWISE) {
         /* head-wise selections may only differ at near-ties across heads */
         size_t agree = 0;
         for (size_t i = 0; i < count; i++) agree += k_dev[i] && k_ref[i];
         ck_assert_msg((double)agree >= 0.99 * (double)total_ref, "%s: %zu of %lld kept entries agree",
                       label, agree, (long long)total_ref);
-    } else if (pc->headwise == EXACT || strncmp(pc->spec, "random", 6) == 0 ||
-               strncmp(pc->spec, "streaming_llm", 13) == 0) {
+    } else if (headwise == EXACT || strncmp(spec, "random", 6) == 0 ||
+               strncmp(spec, "streaming_llm", 13) == 0) {
         ck_assert_msg(!memcmp(k_dev, k_ref, count), "%s: kept sets differ", label);
     } else {
         for (int j = 0; j < L.Hk; j++)
@@ -314,9 +395,50 @@ START_TEST(test_press_case) {
     free(s_dev);
     free(s_ref);
     kvp_press_destroy(p);
+    kvp_artefact_destroy(art);
     setup_free(&dev);
     setup_free(&ref);
     data_free(&L);
+}
+
+START_TEST(test_press_case) {
+    const struct press_case *pc = &presses[_i / N_SHAPES];
+    check_press(pc->spec, pc->headwise, ART_NONE, 0, &shapes[_i % N_SHAPES], _i);
+}
+END_TEST
+
+/* The presses of issue 5 (PRESSES.md 2.11-2.22), with their artefacts. Randomised presses run
+ * with a seed: both contexts draw the same sketch. */
+static const struct press_case_ext {
+    const char *spec;
+    int artefact;
+    int structural;
+} presses_ext[] = {
+    {"expected_attention_stats(compression_ratio=0.5)", ART_QUERY_STATS, 0},
+    {"cap(compression_ratio=0.5)", ART_NONE, 0},
+    {"cap(compression_ratio=0.75, tau=2, n_sink=1, n_future_positions=16)", ART_NONE, 0},
+    {"qfilter(compression_ratio=0.5)", ART_Q_FILTERS, 0},
+    {"cur(compression_ratio=0.5)", ART_NONE, 0},
+    {"cur(compression_ratio=0.75, leverage_type=kv_avg, use_random_leverage=true, seed=3)",
+     ART_NONE, 0},
+    {"leverage_score(compression_ratio=0.5, seed=5)", ART_NONE, 0},
+    {"leverage_score(compression_ratio=0.25, sketch_dimension=8, seed=6)", ART_NONE, 0},
+    {"non_causal_attn(compression_ratio=0.5, chunk_size=100)", ART_NONE, 0},
+    {"non_causal_attn(compression_ratio=0.5, kvpress_padding=false, scaled=true)", ART_NONE, 0},
+    {"compactor(compression_ratio=0.5, seed=9)", ART_NONE, 0},
+    {"adakv(press=compactor(seed=9), compression_ratio=0.5)", ART_NONE, 0},
+    {"kvzap(compression_ratio=0.5, model_type=linear)", ART_KVZAP_LINEAR, 0},
+    {"kvzap(compression_ratio=0.25)", ART_KVZAP_MLP, 0},
+    {"adakv(press=kvzap, compression_ratio=0.5)", ART_KVZAP_MLP, 0}, /* artefact via the wrapper */
+    {"criticalkv(press=qfilter, compression_ratio=0.5)", ART_Q_FILTERS, 0},
+    {"think(key_channel_compression_ratio=0.5, window_size=16)", ART_NONE, 1},
+};
+#define N_PRESSES_EXT ((int)(sizeof presses_ext / sizeof presses_ext[0]))
+
+START_TEST(test_press_case_ext) {
+    const struct press_case_ext *pc = &presses_ext[_i / N_SHAPES];
+    check_press(pc->spec, strncmp(pc->spec, "adakv", 5) == 0, pc->artefact, pc->structural,
+                &shapes[_i % N_SHAPES], 1000 + _i);
 }
 END_TEST
 
@@ -605,6 +727,7 @@ int main(void) {
     TCase *tc = tcase_create("case table");
     tcase_set_timeout(tc, 900);
     tcase_add_loop_test(tc, test_press_case, 0, N_PRESSES * N_SHAPES);
+    tcase_add_loop_test(tc, test_press_case_ext, 0, N_PRESSES_EXT * N_SHAPES);
     suite_add_tcase(s, tc);
     TCase *x = tcase_create("cross-checks");
     tcase_set_timeout(x, 600);

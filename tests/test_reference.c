@@ -286,6 +286,58 @@ START_TEST(test_pyramid_budgets) {
 }
 END_TEST
 
+/* CHOLESKY and CHOL_QUADFORM on matrices factored by hand: A = L L^T with
+ * L = [[2, 0, 0], [1, 3, 0], [-1, 2, 1]]; an indefinite matrix reports its failing column;
+ * x^T A^-1 x for x = L e gives ||e||^2. Also ZSCORE's unbiased std and CUR's zero windows. */
+START_TEST(test_cholesky_and_friends_by_hand) {
+    float A[2 * 9] = {4, 2, -2, 2, 10, 5, -2, 5, 6, /* matrix 0: L L^T */
+                      1, 2, 0, 2, 1, 0, 0, 0, 1};   /* matrix 1: indefinite at column 1 */
+    int32_t info[2] = {-1, -1};
+    kvp_buffer *ab = buf_from(A, sizeof A), *ib = buf_from(info, sizeof info);
+    kvp_p_cholesky ch = {.H = 2, .d = 3};
+    ck_assert_int_eq(KVP_RUN(H.ref, CHOLESKY, &ch, KVP_B(ab), KVP_B(ib)), KVP_OK);
+    buf_read(ab, A, sizeof A);
+    buf_read(ib, info, sizeof info);
+    float L[9] = {2, 0, 0, 1, 3, 0, -1, 2, 1};
+    for (int e = 0; e < 9; e++) ck_assert_msg(A[e] == L[e], "L[%d] = %g, want %g", e, A[e], L[e]);
+    ck_assert_int_eq(info[0], 0);
+    ck_assert_int_eq(info[1], 2); /* 1 - 2 * 2 < 0 at the second pivot */
+    /* x = L e with e = (1, -1, 2): x^T A^-1 x = ||e||^2 = 6 */
+    float x[3] = {2, -2, -1}, q = 0;
+    int32_t meta[2] = {0, 1};
+    kvp_buffer *xb = buf_from(x, sizeof x), *mb = buf_from(meta, sizeof meta), *qb = buf_from(&q, 4);
+    kvp_p_chol_quadform qf = {.H = 1, .Hx = 1, .d = 3, .n = 1, .t0 = 0, .x_dtype = KVP_DT_F32};
+    ck_assert_int_eq(KVP_RUN(H.ref, CHOL_QUADFORM, &qf, KVP_B(ab), KVP_B(xb), KVP_B(mb), KVP_B(qb)),
+                     KVP_OK);
+    buf_read(qb, &q, 4);
+    ck_assert_msg(fabsf(q - 6.0f) < 1e-6f, "quadratic form %g, want 6", q);
+    /* ZSCORE: (1, 2, 3, 4) has mean 2.5 and unbiased std sqrt(5/3) */
+    float zin[4] = {1, 2, 3, 4}, zout[6] = {9, 9, 9, 9, 9, 9};
+    kvp_buffer *zi = buf_from(zin, sizeof zin), *zo = buf_from(zout, sizeof zout);
+    kvp_p_zscore zs = {.H = 1, .m = 4, .n_out = 6, .off = 1, .accumulate = 0, .scale = 2};
+    ck_assert_int_eq(KVP_RUN(H.ref, ZSCORE, &zs, KVP_B(zi), KVP_B(zo)), KVP_OK);
+    buf_read(zo, zout, sizeof zout);
+    ck_assert(zout[0] == 9 && zout[5] == 9);
+    ck_assert(fabs(zout[1] - 2 * (-1.5 / sqrt(5.0 / 3))) < 1e-6 && fabs(zout[4] - 2 * (1.5 / sqrt(5.0 / 3))) < 1e-6);
+    /* CUR: a window of zero keys scores 0 (kvpress: 0/0), sinks 1 */
+    float kv[6 * 2] = {0, 0, 0, 0, 1, 0, 0, 2, 1, 1, 3, 0}, out[6];
+    int32_t cm[2] = {0, 6};
+    kvp_buffer *kb = buf_from(kv, sizeof kv), *cmb = buf_from(cm, sizeof cm), *ob = buf_from(out, sizeof out);
+    kvp_p_cur_score cs = {.Hk = 1, .d = 2, .n = 6, .dtype = KVP_DT_F32, .r = 0, .window = 2,
+                          .mode = KVP_CUR_KEY, .n_sinks = 1};
+    ck_assert_int_eq(KVP_RUN(H.ref, CUR_SCORE, &cs, KVP_B(kb), KVP_B(kb), KVP_B(cmb), KVP_B(kb), KVP_B(ob)),
+                     KVP_OK);
+    buf_read(ob, out, sizeof out);
+    /* squared norms 0 0 | 1 4 | 2 9 -> windows 0/0 0/0 | 0.2 0.8 | 2/11 9/11; total 2 */
+    ck_assert(out[0] == 1.0f && out[1] == 0.0f);
+    ck_assert(fabsf(out[2] - 0.1f) < 1e-7f && fabsf(out[3] - 0.4f) < 1e-7f);
+    ck_assert(fabsf(out[5] - 9.0f / 22) < 1e-7f);
+    kvp_buffer_free(ab), kvp_buffer_free(ib), kvp_buffer_free(xb), kvp_buffer_free(mb);
+    kvp_buffer_free(qb), kvp_buffer_free(zi), kvp_buffer_free(zo), kvp_buffer_free(kb);
+    kvp_buffer_free(cmb), kvp_buffer_free(ob);
+}
+END_TEST
+
 int main(void) {
     harness_init();
     Suite *s = suite_create("reference");
@@ -300,6 +352,7 @@ int main(void) {
     tcase_add_test(tc, test_rerotate_equals_rope_at_new_position);
     tcase_add_test(tc, test_pool_pad_softmax);
     tcase_add_test(tc, test_pyramid_budgets);
+    tcase_add_test(tc, test_cholesky_and_friends_by_hand);
     suite_add_tcase(s, tc);
     int rc = harness_run(s);
     harness_done();

@@ -178,7 +178,8 @@ static int bench_device(const char *name, const bench_opts *o) {
     kvp_device_get_props(kvp_context_device(ctx), &props);
     int is_cpu = props.type == KVP_DEVICE_TYPE_CPU;
     static const char *presses[] = {"knorm", "keydiff", "streaming_llm", "tova", "snapkv",
-                                    "expected_attention"};
+                                    "expected_attention", "cap", "cur", "leverage_score",
+                                    "non_causal_attn", "compactor"};
     for (int di = 0; di < o->n_dtypes; di++)
         for (int ni = 0; ni < o->n_count; ni++) {
             bench_layer b = {.ctx = ctx, .n = o->n_list[ni], .dt = o->dtypes[di],

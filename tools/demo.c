@@ -146,6 +146,7 @@ int tool_demo(int argc, char **argv) {
         "random(seed=1)", "knorm", "streaming_llm", "snapkv", "pyramidkv", "tova",
         "observed_attention", "expected_attention", "keydiff", "lagkv(lag_size=64)",
         "adakv(press=expected_attention(epsilon=0.01))", "chunkkv(press=snapkv)",
+        "cap", "cur", "leverage_score(seed=1)", "non_causal_attn", "compactor(seed=1)",
     };
     printf("%-46s %8s %12s %16s\n", "press", "kept", "memory", "attention error");
     printf("%-46s %7.1f%% %9.1f KiB %16s\n", "none", 100.0, (double)full_bytes / 1024, "0");

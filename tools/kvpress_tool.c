@@ -22,13 +22,15 @@ static void usage(FILE *f) {
             "  eval -m MODEL --suite FILE (--windows FILE | --text FILE) [--reference FILE] ...\n"
             "                            NLL of every press of a suite (EVAL.md protocol)\n"
             "  presses                   list the presses and their parameters\n"
+            "  artefact FILE [--press SPEC]\n"
+            "                            list an artefact's tensors; check that a press takes it\n"
             "  version\n");
 }
 
 static int tool_presses(void) {
     for (int i = 0; i < kvp_press_list_count(); i++) {
         const kvp_press_info *pi = kvp_press_list_get(i);
-        static const char *kinds[] = {"scorer", "wrapper", "head-wise", "decoding"};
+        static const char *kinds[] = {"scorer", "wrapper", "head-wise", "decoding", "structural"};
         printf("%-20s %-9s %s\n", pi->name, kinds[pi->kind], pi->summary);
         for (int k = 0; k < pi->n_params; k++) {
             const kvp_param_info *p = &pi->params[k];
@@ -39,6 +41,16 @@ static int tool_presses(void) {
             else if (p->type == KVP_PARAM_FLOAT_LIST)
                 printf("    %-22s [float] %s (each in [%g, %g])\n", p->name, p->help, p->min_value,
                        p->max_value);
+            else if (p->type == KVP_PARAM_CHOICE) {
+                /* the default's name: the default_value-th of the '|'-separated choices */
+                const char *c = kvp_param_choices(pi, k);
+                for (int skip = (int)p->default_value; c && skip > 0; skip--) {
+                    c = strchr(c, '|');
+                    if (c) c++;
+                }
+                printf("    %-22s choice  %s (default %.*s)\n", p->name, p->help,
+                       c ? (int)strcspn(c, "|") : 1, c ? c : "?");
+            }
             else
                 printf("    %-22s %-7s %s (default %g)\n", p->name,
                        p->type == KVP_PARAM_INT ? "int" : p->type == KVP_PARAM_BOOL ? "bool" : "float",
@@ -61,6 +73,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return tool_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return tool_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "presses")) return tool_presses();
+    if (!strcmp(cmd, "artefact")) return tool_artefact(argc - 1, argv + 1);
     if (!strcmp(cmd, "version")) {
         printf("kvpress-tool %s (library %s)\n", KVP_VERSION_STRING, kvp_version_string());
         return 0;

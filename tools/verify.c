@@ -7,12 +7,14 @@
  *  - masks (head-wise): the same rule over the whole layer with the wrapped press's reference
  *    scores, or, where those are not given, at least 99% of the kept positions agree;
  *  - keys.npy / values.npy (presses that change the kept keys or values: key re-rotation,
- *    merging): each head's compressed rows in position order, elementwise like scores over the
- *    head, when the kept set equals the reference's (a set that differs inside ties has other
- *    rows). A press that changes the keys and not the values re-rotates them and rewrites the
- *    positions: its kept tokens are found by their values and re-rotated keys.
+ *    merging, ThinK's key channels): each head's compressed rows in position order,
+ *    elementwise like scores over the head, when the kept set equals the reference's (a set
+ *    that differs inside ties has other rows). A press that changes the keys and not the
+ *    values re-rotates them and rewrites the positions: its kept tokens are found by their
+ *    values and re-rotated keys.
  * A press.json may name the press's artefact ("artefact": a safetensors path relative to the
- * case folder); it is loaded and given to the press. */
+ * case folder); it is loaded and given to the press. inputs/keys_prerope.npy, when present, is
+ * given as the pre-RoPE keys. */
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -62,6 +64,7 @@ static void find_cases(const char *dir, case_list *cases, int depth) {
 
 typedef struct layer_inputs {
     npy_array keys, values, queries, hidden, wo;
+    npy_array keys_prerope; /* optional (kvpress-0.5.4-ext): pre-RoPE keys [Hk, n, d] */
     int n_heads, n_kv_heads, head_dim, n_layers, layer;
     double rope_theta;
 } layer_inputs;
@@ -72,6 +75,7 @@ static void inputs_free(layer_inputs *li) {
     npy_free(&li->queries);
     npy_free(&li->hidden);
     npy_free(&li->wo);
+    npy_free(&li->keys_prerope);
 }
 
 static int load_inputs(const char *case_dir, layer_inputs *li, char *err, size_t err_size) {
@@ -112,6 +116,12 @@ static int load_inputs(const char *case_dir, layer_inputs *li, char *err, size_t
             snprintf(err, err_size, "%s: expected float32 with %d dimensions", path, files[i].ndim);
             return -1;
         }
+    }
+    snprintf(path, sizeof path, "%s/keys_prerope.npy", dir);
+    if (is_file(path) && (npy_load(path, &li->keys_prerope, err, err_size) ||
+                          li->keys_prerope.type != NPY_F32 || li->keys_prerope.ndim != 3)) {
+        snprintf(err, err_size, "%s: expected float32 [kv_heads, n, head_dim]", path);
+        return -1;
     }
     if (li->keys.shape[0] != li->n_kv_heads || li->keys.shape[2] != li->head_dim ||
         li->queries.shape[0] != li->n_heads) {
@@ -272,8 +282,11 @@ static int check_rows(const kvp_cache *cache, int layer, int which, int Hk, int6
     return ok;
 }
 
-/* Runs one case; returns 1 when it passes, with the reason in why otherwise. */
-static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_size) {
+/* Runs one case; returns 1 when it passes, with the reason in why otherwise. *margin gets the
+ * largest score error as a fraction of its tolerance (0 without reference scores). */
+static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_size,
+                    double *margin) {
+    *margin = 0;
     char path[4200], err[512] = "";
     snprintf(path, sizeof path, "%s/press.json", dir);
     kvp_json *spec = kvp__json_parse_file(path, err, sizeof err);
@@ -336,6 +349,12 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
     if (!st) st = kvp_inputs_set_hidden(in, &ht, 0);
     if (!st) st = kvp_inputs_set_wo(in, &wt);
     if (!st) st = kvp_inputs_set_rope(in, &rope);
+    if (!st && li.keys_prerope.data) {
+        kvp_tensor pk = kvp_tensor_host(KVP_DTYPE_F32, li.keys_prerope.data, 3,
+                                        li.keys_prerope.shape[0], li.keys_prerope.shape[1],
+                                        li.keys_prerope.shape[2]);
+        st = kvp_inputs_set_keys(in, &pk, 0);
+    }
     if (st) {
         snprintf(why, why_size, "setup: %s: %s", kvp_status_name(st), kvp_context_last_error(ctx));
         goto done;
@@ -366,7 +385,9 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
             for (int64_t t = 0; t < n; t++) maxabs = fmax(maxabs, fabs(ref[(size_t)j * n + t]));
             for (int64_t t = 0; t < n; t++) {
                 double r = ref[(size_t)j * n + t], m = scores[(size_t)j * n + t];
-                if (!(fabs(m - r) <= 1e-5 * maxabs + 1e-3 * fabs(r))) {
+                double tol = 1e-5 * maxabs + 1e-3 * fabs(r);
+                if (tol > 0 && fabs(m - r) / tol > *margin) *margin = fabs(m - r) / tol;
+                if (!(fabs(m - r) <= tol)) {
                     snprintf(why, why_size, "score of head %d token %lld: %.8g, reference %.8g", j,
                              (long long)t, m, r);
                     goto done;
@@ -404,8 +425,11 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
         snprintf(why, why_size, "kept.npy: %s", err[0] ? err : "unexpected shape or type");
         goto done;
     }
-    /* keys changed and not values: the keys were re-rotated, the positions rewritten */
-    if (ref_rows[0].data && !ref_rows[1].data &&
+    /* keys changed and not values, tokens evicted: the keys were re-rotated, the positions
+     * rewritten (a press that keeps every token and edits keys, ThinK, keeps its positions) */
+    int all_kept = 1;
+    for (int j = 0; j < Hk; j++) all_kept &= lengths[j] == n;
+    if (ref_rows[0].data && !ref_rows[1].data && !all_kept &&
         !(ref_kept.data && same_rows_as_reference(cache, li.layer, &li, n, ref_kept.data,
                                                   ref_kept.shape[1], mine)) &&
         !kept_by_rows(cache, li.layer, &li, n, mine, why, why_size))
@@ -545,9 +569,12 @@ int tool_verify(int argc, char **argv) {
             char why[1024] = "";
             const char *rel = cases.paths[c] + strlen(dir);
             while (*rel == '/') rel++;
-            if (run_case(ctx, cases.paths[c], why, sizeof why)) {
+            double margin = 0;
+            if (run_case(ctx, cases.paths[c], why, sizeof why, &margin)) {
                 pass++;
-                if (verbose) printf("[%s] PASS %s\n", names[k], rel);
+                if (verbose)
+                    printf("[%s] PASS %s (worst score error %.2f of its tolerance)\n", names[k], rel,
+                           margin);
             } else {
                 fail++;
                 printf("[%s] FAIL %s: %s\n", names[k], rel, why);

@@ -30,6 +30,13 @@ const char *const kvp_gpu_kernels[] = {
     "rerotate",          "topk_rows_row",     "topk_rows_init",   "topk_rows_mask",
     "mask_count",        "threshold_mask",    "accum_rows",       "merge_invnorm",
     "merge_match",       "merge_values",      "merge_add_gather", "merge_add_apply",
+    /* the ops of the scorer presses of issue 5 */
+    "anchor_cosine",     "anchor_exp",        "gram_tile",        "gram_merge",
+    "cholesky",          "tri_inverse",       "chol_quadform",    "cur_norms",
+    "cur_window",        "cur_combine",       "rope_rows",        "sketch_colsum",
+    "sketch_gemm",       "chunk_stats",       "chunk_accum",      "zscore_sum",
+    "zscore_var",        "zscore_apply",      "score_pad_add_apply", "linear",
+    "channel_mean_part", "channel_mean_merge", "channel_zero",
 };
 const int kvp_gpu_kernel_count = (int)(sizeof kvp_gpu_kernels / sizeof kvp_gpu_kernels[0]);
 
@@ -505,6 +512,176 @@ static kvp_status plan_merge_add(builder *b) {
     return KVP_OK;
 }
 
+/* ---- the ops of the scorer presses of issue 5 -------------------------------------------- */
+
+#define SKETCH_MAX_D 1024 /* sketch_gemm keeps the mean row in shared memory */
+
+/* Chunks of the columns [lo, hi) of a row for a two-pass row reduction: at most KVP_GPU_WG,
+ * at least `min_chunk` columns each. */
+static void row_chunks(int64_t len, int64_t min_chunk, int *nchunk, int *chunk) {
+    int64_t c = clamp64(ceil_div(len, WG), min_chunk, len > 0 ? len : 1);
+    *chunk = (int)c;
+    *nchunk = (int)ceil_div(len > 0 ? len : 1, c);
+}
+
+static kvp_status plan_anchor_cosine(builder *b) {
+    const kvp_p_anchor_cosine *p = b->call->params;
+    if (p->Hq <= 0 || p->n <= 0) return KVP_OK;
+    int64_t len = (int64_t)p->n - p->t0;
+    int nchunk, chunk;
+    row_chunks(len, 4 * WG, &nchunk, &chunk);
+    kvp_p_anchor_pass ap = {.Hq = p->Hq, .Hk = p->Hk, .d = p->d, .n = p->n, .t0 = p->t0,
+                            .k_dtype = p->k_dtype, .exp_shift = p->exp_shift, .scale = p->scale,
+                            .nchunk = nchunk, .chunk = chunk};
+    int part = add_scratch(b, sizeof(float) * (size_t)p->Hq * nchunk);
+    PASS(b, "anchor_cosine", nchunk, p->Hq, 1, ap, 0, 1, 2, 3, part);
+    if (p->exp_shift && len > 0) PASS(b, "anchor_exp", nchunk, p->Hq, 1, ap, 3, part);
+    return KVP_OK;
+}
+
+static kvp_status plan_gram(builder *b) {
+    const kvp_p_gram *p = b->call->params;
+    if (p->H <= 0 || p->d <= 0) return KVP_OK;
+    int64_t rows = clamp64((int64_t)p->n - p->t0, 0, INT32_MAX);
+    int T = (p->d + 63) / 64;
+    int tiles = T * (T + 1) / 2;
+    /* split-K over the rows (at least 256 each) so that few heads still fill the device */
+    int nsplit = rows > 0 ? (int)split_for(b, (int64_t)tiles * p->H, ceil_div(rows, 256)) : 1;
+    int64_t split = ceil_div(rows > 0 ? rows : 1, nsplit);
+    kvp_p_gram_pass gp = {.H = p->H, .Hx = p->Hx, .d = p->d, .n = p->n, .t0 = p->t0,
+                          .x_dtype = p->x_dtype, .has_w = p->has_w, .eps = p->eps,
+                          .diag = p->diag, .compensated = p->compensated, .nsplit = nsplit,
+                          .split = (int)split, .tiles = tiles};
+    size_t hdd = (size_t)p->H * p->d * p->d;
+    int part = add_scratch(b, sizeof(float) * hdd * nsplit);
+    PASS(b, "gram_tile", tiles, p->H, nsplit, gp, 0, 1, 2, part);
+    PASS(b, "gram_merge", stride_groups((int64_t)hdd, WG), 1, 1, gp, part, 3);
+    return KVP_OK;
+}
+
+static kvp_status plan_cholesky(builder *b) {
+    const kvp_p_cholesky *p = b->call->params;
+    if (p->H > 0 && p->d > 0) PASS(b, "cholesky", 1, p->H, 1, *p, 0, 1);
+    return KVP_OK;
+}
+
+static kvp_status plan_chol_quadform(builder *b) {
+    const kvp_p_chol_quadform *p = b->call->params;
+    if (p->H <= 0 || p->n <= 0) return KVP_OK;
+    int inv = add_scratch(b, sizeof(float) * (size_t)p->H * p->d * p->d);
+    PASS(b, "tri_inverse", 1, p->H, 1, *p, 0, inv);
+    PASS(b, "chol_quadform", ceil_div(p->n, 64), p->H, 1, *p, inv, 1, 2, 3);
+    return KVP_OK;
+}
+
+static kvp_status plan_cur_score(builder *b) {
+    const kvp_p_cur_score *p = b->call->params;
+    if (p->Hk <= 0 || p->n <= 0) return KVP_OK;
+    int64_t rows = (int64_t)p->Hk * p->n;
+    int64_t nwin = p->window > 0 ? ceil_div(p->n, p->window) : 1;
+    int kv2 = add_scratch(b, sizeof(float) * 2 * (size_t)rows);
+    int wsum = add_scratch(b, sizeof(float) * 2 * (size_t)p->Hk * nwin);
+    PASS(b, "cur_norms", stride_groups(rows, WG), 1, 1, *p, 0, 1, 2, 3, kv2);
+    if (p->window > 0)
+        PASS(b, "cur_window", stride_groups((int64_t)p->Hk * nwin, WG), 1, 1, *p, kv2, wsum);
+    PASS(b, "cur_combine", 1, p->Hk, 1, *p, kv2, wsum, 4);
+    return KVP_OK;
+}
+
+static kvp_status plan_rope_rows(builder *b) {
+    const kvp_p_rope_rows *p = b->call->params;
+    int64_t pairs = (int64_t)p->H * p->n * (p->d / 2);
+    if (pairs > 0) PASS(b, "rope_rows", stride_groups(pairs, WG), 1, 1, *p, 0, 1, 2, 3, 4);
+    return KVP_OK;
+}
+
+static kvp_status plan_sketch(builder *b) {
+    const kvp_p_sketch *p = b->call->params;
+    if (p->H <= 0 || p->n <= 0 || p->k <= 0) return KVP_OK;
+    if (p->d > SKETCH_MAX_D) return unsupported(b, "head_dim above 1024");
+    int nchunk, chunk;
+    row_chunks(p->n, 64, &nchunk, &chunk);
+    kvp_p_sketch_pass sp = {.H = p->H, .n = p->n, .d = p->d, .k = p->k, .x_dtype = p->x_dtype,
+                            .x_rows = p->x_rows, .r0 = p->r0, .nchunk = nchunk, .chunk = chunk};
+    int part = add_scratch(b, sizeof(float) * (size_t)p->H * nchunk * p->d);
+    PASS(b, "sketch_colsum", nchunk, p->H, 1, sp, 0, part);
+    PASS(b, "sketch_gemm", ceil_div(p->n, 64), ceil_div(p->k, 64), p->H, sp, 0, 1, part, 2);
+    return KVP_OK;
+}
+
+static kvp_status plan_chunk_colsum(builder *b) {
+    const kvp_p_chunk_colsum *p = b->call->params;
+    if (p->Hq <= 0 || p->n <= 0) return KVP_OK;
+    if (p->C <= 0) return unsupported(b, "chunk size must be positive");
+    int64_t nchunk = ceil_div(p->n, p->C);
+    int stats = add_scratch(b, sizeof(float) * 2 * (size_t)p->Hq * nchunk * p->C);
+    PASS(b, "chunk_stats", ceil_div(p->C, 16), nchunk, p->Hq, *p, 0, 1, 2, stats);
+    PASS(b, "chunk_accum", ceil_div(p->C, 64), nchunk, p->Hq, *p, 0, 1, 2, stats, 3);
+    return KVP_OK;
+}
+
+static kvp_status plan_zscore(builder *b) {
+    const kvp_p_zscore *p = b->call->params;
+    int64_t total = (int64_t)p->H * p->m;
+    if (total <= 0) return KVP_OK;
+    int nparts = (int)clamp64(ceil_div(total, 16 * WG), 1, WG);
+    kvp_p_zscore_pass zp = {.H = p->H, .m = p->m, .n_out = p->n_out, .off = p->off,
+                            .accumulate = p->accumulate, .scale = p->scale, .nparts = nparts};
+    int part = add_scratch(b, sizeof(float) * 2 * (size_t)nparts);
+    PASS(b, "zscore_sum", nparts, 1, 1, zp, 0, part);
+    PASS(b, "zscore_var", nparts, 1, 1, zp, 0, part);
+    PASS(b, "zscore_apply", stride_groups(total, WG), 1, 1, zp, 0, part, 1);
+    return KVP_OK;
+}
+
+static kvp_status plan_score_pad_add(builder *b) {
+    const kvp_p_score_pad_add *p = b->call->params;
+    if (p->H <= 0 || p->n <= 0) return KVP_OK;
+    if (p->lo >= p->hi) return unsupported(b, "requires lo < hi");
+    int64_t inside = (int64_t)p->H * (p->hi - p->lo);
+    int nparts = (int)clamp64(ceil_div(inside, 16 * WG), 1, WG);
+    kvp_p_score_pad_pass mp = {.H = p->H, .n = p->n, .lo = p->lo, .hi = p->hi, .nparts = nparts};
+    kvp_p_score_pad_add_pass ap = {.H = p->H, .n = p->n, .lo = p->lo, .hi = p->hi,
+                                   .nparts = nparts, .add = p->add};
+    int part = add_scratch(b, sizeof(float) * (size_t)nparts);
+    PASS(b, "score_pad_max", nparts, 1, 1, mp, 0, part);
+    PASS(b, "score_pad_add_apply", stride_groups((int64_t)p->H * p->n, WG), 1, 1, ap, 0, part);
+    return KVP_OK;
+}
+
+static kvp_status plan_linear(builder *b) {
+    const kvp_p_linear *p = b->call->params;
+    if (p->rows > 0 && p->n_out > 0)
+        PASS(b, "linear", ceil_div(p->rows, 64), ceil_div(p->n_out, 64), 1, *p, 0, 1, 2, 3);
+    return KVP_OK;
+}
+
+static kvp_status plan_channel_mean(builder *b) {
+    const kvp_p_channel_mean *p = b->call->params;
+    if (p->H <= 0 || p->d <= 0) return KVP_OK;
+    int nchunk, chunk;
+    row_chunks(p->n, 64, &nchunk, &chunk);
+    kvp_p_channel_mean_pass cp = {.H = p->H, .n = p->n, .d = p->d, .dtype = p->dtype,
+                                  .square = p->square, .nchunk = nchunk, .chunk = chunk};
+    int part = add_scratch(b, sizeof(float) * (size_t)p->H * nchunk * p->d);
+    PASS(b, "channel_mean_part", nchunk, p->H, 1, cp, 0, 1, part);
+    PASS(b, "channel_mean_merge", stride_groups((int64_t)p->H * p->d, WG), 1, 1, cp, part, 2);
+    return KVP_OK;
+}
+
+static kvp_status plan_channel_zero(builder *b) {
+    const kvp_p_channel_zero *p = b->call->params;
+    if (p->H <= 0 || p->d <= 0) return KVP_OK;
+    if (p->dtype != KVP_DT_F32 && p->d % 2)
+        return unsupported(b, "a 16-bit cache with an odd head_dim");
+    /* the head lengths are on the device: bound the rows by the size of the key buffer */
+    int64_t rows = (int64_t)(binding_bytes(b, 0) / ((size_t)p->d * dtype_bytes(p->dtype)));
+    int wpr = p->dtype == KVP_DT_F32 ? p->d : p->d / 2;
+    PASS(b, "channel_zero", clamp64(ceil_div(rows * wpr / (p->H > 0 ? p->H : 1), WG), 1, 256), p->H,
+         1, *p, 0, 1, 2);
+    return KVP_OK;
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
 typedef kvp_status (*plan_fn)(builder *b);
@@ -542,6 +719,19 @@ static const struct {
     [KVP_OP_MERGE_VALUES] = {plan_merge_values, 1u << 0},
     [KVP_OP_MERGE_ADD] = {plan_merge_add, 1u << 0},
     [KVP_OP_ACCUM_ROWS] = {plan_accum_rows, 1u << 1},
+    [KVP_OP_ANCHOR_COSINE] = {plan_anchor_cosine, 1u << 3},
+    [KVP_OP_GRAM] = {plan_gram, 1u << 3},
+    [KVP_OP_CHOLESKY] = {plan_cholesky, (1u << 0) | (1u << 1)},
+    [KVP_OP_CHOL_QUADFORM] = {plan_chol_quadform, 1u << 3},
+    [KVP_OP_CUR_SCORE] = {plan_cur_score, 1u << 4},
+    [KVP_OP_ROPE_ROWS] = {plan_rope_rows, 1u << 4},
+    [KVP_OP_SKETCH] = {plan_sketch, 1u << 2},
+    [KVP_OP_CHUNK_COLSUM] = {plan_chunk_colsum, 1u << 3},
+    [KVP_OP_ZSCORE] = {plan_zscore, 1u << 1},
+    [KVP_OP_SCORE_PAD_ADD] = {plan_score_pad_add, 1u << 0},
+    [KVP_OP_LINEAR] = {plan_linear, 1u << 3},
+    [KVP_OP_CHANNEL_MEAN] = {plan_channel_mean, 1u << 2},
+    [KVP_OP_CHANNEL_ZERO] = {plan_channel_zero, 1u << 0},
 };
 
 kvp_status kvp_gpu_plan_op(kvp_context *ctx, const kvp_op_call *call, const kvp_gpu_caps *caps,

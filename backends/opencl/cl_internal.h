@@ -20,7 +20,7 @@
 #include "cl_sources.h"
 
 #define KVP_CL_MAX_DEVICES 16
-#define KVP_CL_MAX_KERNELS 64
+#define KVP_CL_MAX_KERNELS 256
 
 /* One usable device found by the probe (filled once, under the registry's once-flag, and
  * read-only afterwards). */

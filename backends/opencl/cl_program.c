@@ -151,6 +151,9 @@ static kvp_status build(kvp_context *ctx, const char *name, kvp_cl_kernel *out) 
 kvp_status kvp_cl_kernel_get(kvp_context *ctx, const char *name, cl_kernel *out) {
     kvp_cl_state *st = kvp_cl_state_of(ctx);
     int i = kernel_index(name);
+    if (kvp_gpu_kernel_count > KVP_CL_MAX_KERNELS)
+        return kvp__error(ctx, KVP_ERR_INTERNAL, "opencl: %d GPU kernels, KVP_CL_MAX_KERNELS is %d",
+                          kvp_gpu_kernel_count, KVP_CL_MAX_KERNELS);
     if (i < 0) return kvp__error(ctx, KVP_ERR_INTERNAL, "opencl: unknown kernel %s", name);
     if (!st->kernels[i].kernel) KVP_TRY(build(ctx, name, &st->kernels[i]));
     *out = st->kernels[i].kernel;

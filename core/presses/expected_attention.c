@@ -31,9 +31,8 @@ static kvp_status ea_check(const kvp_press *p, const kvp_press_run *run) {
                      "the query statistics hold no query");
 }
 
-/* Mean (cos, sin) over the future positions p0 .. p0 + n_future - 1, per frequency. */
-static kvp_status averaged_rotation(const kvp_press_run *run, int64_t p0, int64_t n_future,
-                                    kvp_buffer **out) {
+kvp_status kvp__averaged_rotation(const kvp_press_run *run, int64_t p0, int64_t n_future,
+                                 kvp_buffer **out) {
     const kvp_rope *rope = &run->in->rope;
     int half = run->d / 2;
     float *cs = kvp__malloc(run->ctx, sizeof(float) * 2 * (size_t)half);
@@ -54,11 +53,51 @@ static kvp_status averaged_rotation(const kvp_press_run *run, int64_t p0, int64_
     return st;
 }
 
-static kvp_status ea_score(const kvp_press *p, const kvp_press_run *run, kvp_buffer **out) {
+kvp_status kvp__ea_scores(const kvp_press *p, const kvp_press_run *run, int Hq,
+                          kvp_buffer *mean, kvp_buffer *m2, double inv_count, int64_t p0,
+                          kvp_buffer **out) {
     kvp_context *ctx = run->ctx;
     const kvp_inputs *in = run->in;
     int64_t n_sink = kvp__press_int(p, "n_sink");
     int use_cov = (int)kvp__press_int(p, "use_covariance");
+    int d = run->d;
+    kvp_buffer *cs, *mu, *sigma;
+    KVP_TRY(kvp__averaged_rotation(run, p0, kvp__press_int(p, "n_future_positions"), &cs));
+    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hq * d, &mu));
+    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hq * (use_cov ? d * d : 1), &sigma));
+    kvp_p_ea_rotate er = {.H = Hq, .d = d, .rope_layout = (int)in->rope.layout, .use_cov = use_cov,
+                          .inv_count = (float)inv_count};
+    KVP_TRY(KVP_RUN(ctx, EA_ROTATE, &er, KVP_B(mean), KVP_B(m2), KVP_B(cs), KVP_B(mu),
+                    KVP_B(sigma)));
+
+    const kvp_cache_layer *L = &run->cache->layers[run->layer];
+    kvp_buffer *logits;
+    KVP_TRY(kvp__scores_alloc(run, Hq, &logits));
+    kvp_p_ea_logits el = {.Hq = Hq, .Hk = run->Hk, .d = d, .n = (int)run->n, .t0 = (int)n_sink,
+                          .k_dtype = (int)run->cache->opt.dtype, .use_cov = use_cov,
+                          .inv_sqrt_d = (float)(1.0 / sqrt((double)d)),
+                          .inv_2d = (float)(1.0 / (2.0 * d))};
+    KVP_TRY(KVP_RUN(ctx, EA_LOGITS, &el, KVP_BO(L->keys, L->keys_offset), KVP_B(L->meta),
+                    KVP_B(mu), KVP_B(sigma), KVP_B(logits)));
+    kvp_p_softmax sm = {.H = Hq, .n = (int)run->n, .t0 = (int)n_sink};
+    KVP_TRY(KVP_RUN(ctx, SOFTMAX, &sm, KVP_B(logits)));
+    KVP_TRY(kvp__scores_alloc(run, run->Hk, out));
+    kvp_p_head_reduce hr = {.Hq = Hq, .Hk = run->Hk, .n = (int)run->n,
+                            .mode = KVP_REDUCE_GROUP_MEAN};
+    KVP_TRY(KVP_RUN(ctx, HEAD_REDUCE, &hr, KVP_B(logits), KVP_B(*out)));
+    if (kvp__press_int(p, "use_vnorm")) {
+        kvp_buffer *vnorm;
+        KVP_TRY(kvp__row_norms(run, 1, &vnorm));
+        KVP_TRY(kvp__score_map(run, *out, run->Hk, 1.0f, (float)kvp__press_param(p, "epsilon"),
+                               vnorm));
+    }
+    return kvp__pad(run, *out, run->Hk, n_sink, run->n);
+}
+
+static kvp_status ea_score(const kvp_press *p, const kvp_press_run *run, kvp_buffer **out) {
+    kvp_context *ctx = run->ctx;
+    const kvp_inputs *in = run->in;
+    int64_t n_sink = kvp__press_int(p, "n_sink");
     int d = run->d;
     kvp_buffer *mean, *m2;
     int64_t count, p0;
@@ -85,38 +124,7 @@ static kvp_status ea_score(const kvp_press *p, const kvp_press_run *run, kvp_buf
         count = s->count;
         p0 = s->next_pos;
     }
-
-    kvp_buffer *cs, *mu, *sigma;
-    KVP_TRY(averaged_rotation(run, p0, kvp__press_int(p, "n_future_positions"), &cs));
-    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hq * d, &mu));
-    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hq * (use_cov ? d * d : 1), &sigma));
-    kvp_p_ea_rotate er = {.H = Hq, .d = d, .rope_layout = (int)in->rope.layout, .use_cov = use_cov,
-                          .inv_count = (float)(1.0 / (double)count)};
-    KVP_TRY(KVP_RUN(ctx, EA_ROTATE, &er, KVP_B(mean), KVP_B(m2), KVP_B(cs), KVP_B(mu),
-                    KVP_B(sigma)));
-
-    const kvp_cache_layer *L = &run->cache->layers[run->layer];
-    kvp_buffer *logits;
-    KVP_TRY(kvp__scores_alloc(run, Hq, &logits));
-    kvp_p_ea_logits el = {.Hq = Hq, .Hk = run->Hk, .d = d, .n = (int)run->n, .t0 = (int)n_sink,
-                          .k_dtype = (int)run->cache->opt.dtype, .use_cov = use_cov,
-                          .inv_sqrt_d = (float)(1.0 / sqrt((double)d)),
-                          .inv_2d = (float)(1.0 / (2.0 * d))};
-    KVP_TRY(KVP_RUN(ctx, EA_LOGITS, &el, KVP_BO(L->keys, L->keys_offset), KVP_B(L->meta),
-                    KVP_B(mu), KVP_B(sigma), KVP_B(logits)));
-    kvp_p_softmax sm = {.H = Hq, .n = (int)run->n, .t0 = (int)n_sink};
-    KVP_TRY(KVP_RUN(ctx, SOFTMAX, &sm, KVP_B(logits)));
-    KVP_TRY(kvp__scores_alloc(run, run->Hk, out));
-    kvp_p_head_reduce hr = {.Hq = Hq, .Hk = run->Hk, .n = (int)run->n,
-                            .mode = KVP_REDUCE_GROUP_MEAN};
-    KVP_TRY(KVP_RUN(ctx, HEAD_REDUCE, &hr, KVP_B(logits), KVP_B(*out)));
-    if (kvp__press_int(p, "use_vnorm")) {
-        kvp_buffer *vnorm;
-        KVP_TRY(kvp__row_norms(run, 1, &vnorm));
-        KVP_TRY(kvp__score_map(run, *out, run->Hk, 1.0f, (float)kvp__press_param(p, "epsilon"),
-                               vnorm));
-    }
-    return kvp__pad(run, *out, run->Hk, n_sink, run->n);
+    return kvp__ea_scores(p, run, Hq, mean, m2, 1.0 / (double)count, p0, out);
 }
 
 static const kvp_param_info ea_params[] = {

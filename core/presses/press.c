@@ -18,6 +18,15 @@ const kvp_press_info *kvp_press_list_get(int index) {
     return &kvp__press_registry[index]->info;
 }
 
+const char *kvp_param_choices(const kvp_press_info *info, int param) {
+    if (!info || param < 0 || param >= info->n_params) return NULL;
+    if (info->params[param].type != KVP_PARAM_CHOICE) return NULL;
+    /* Every kvp_press_info is the first member of its press's vtable. */
+    for (int k = 0; k < kvp__press_registry_count; k++)
+        if (&kvp__press_registry[k]->info == info) return kvp__press_registry[k]->choices[param];
+    return NULL;
+}
+
 int64_t kvp_n_keep(int64_t n, double ratio) {
     /* int(n * (1 - r)) in double, in this order (PRESSES.md 5.2). */
     double keep = (double)n * (1.0 - ratio);
@@ -185,7 +194,7 @@ static kvp_status set_value(kvp_press *p, const char *name, double v, kvp_param_
     if (pi->type == KVP_PARAM_BOOL && v != 0 && v != 1)
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is a boolean (0 or 1), got %g", pn, name,
                               v);
-    if (pi->type == KVP_PARAM_INT && v != floor(v))
+    if ((pi->type == KVP_PARAM_INT || pi->type == KVP_PARAM_CHOICE) && v != floor(v))
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is an integer, got %g", pn, name, v);
     /* A default of -1 means "inherit" (wrappers: the inner press's ratio); -1 may be set back. */
     KVP_TRY(check_number(p, pi, v));
@@ -201,6 +210,43 @@ kvp_status kvp_press_set_float(kvp_press *p, const char *name, double value) {
 }
 kvp_status kvp_press_set_bool(kvp_press *p, const char *name, int value) {
     return set_value(p, name, value ? 1.0 : 0.0, KVP_PARAM_BOOL);
+}
+
+/* The '|'-separated names of a choice parameter: the index-th into out ("" past the end). */
+static int choice_name(const char *choices, int index, char *out, size_t size) {
+    const char *c = choices ? choices : "";
+    for (int i = 0; i < index && c; i++) {
+        c = strchr(c, '|');
+        if (c) c++;
+    }
+    size_t len = c ? strcspn(c, "|") : 0;
+    if (!c || len == 0 || len >= size) {
+        if (size) out[0] = 0;
+        return 0;
+    }
+    memcpy(out, c, len);
+    out[len] = 0;
+    return 1;
+}
+
+kvp_status kvp_press_set_choice(kvp_press *p, const char *name, const char *choice) {
+    const kvp_param_info *pi = NULL;
+    int i = 0;
+    KVP_TRY(find_param(p, name, &pi, &i));
+    if (pi->type != KVP_PARAM_CHOICE)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is not a choice parameter",
+                              p->vt->info.name, name);
+    if (!choice)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: choice is NULL", p->vt->info.name, name);
+    char buf[64];
+    const char *choices = p->vt->choices[i];
+    for (int k = 0; choice_name(choices, k, buf, sizeof buf); k++)
+        if (strcmp(buf, choice) == 0) {
+            p->value[i] = k;
+            return KVP_OK;
+        }
+    return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: '%s' is not one of %s", p->vt->info.name,
+                          name, choice, choices ? choices : "(none)");
 }
 
 /* The default rule for presses given to wrappers: a scorer (or a wrapper around one), not a
@@ -328,7 +374,8 @@ kvp_status kvp_press_get(const kvp_press *p, const char *name, double *value) {
     int i = 0;
     KVP_TRY(find_param(p, name, &pi, &i));
     if (!value) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_press_get: value is NULL");
-    if (pi->type != KVP_PARAM_INT && pi->type != KVP_PARAM_FLOAT && pi->type != KVP_PARAM_BOOL)
+    if (pi->type != KVP_PARAM_INT && pi->type != KVP_PARAM_FLOAT && pi->type != KVP_PARAM_BOOL &&
+        pi->type != KVP_PARAM_CHOICE)
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s %s", p->vt->info.name, name,
                               type_hint(pi->type));
     *value = p->value[i];
@@ -375,6 +422,10 @@ static void describe(const kvp_press *p, char *buf, size_t size, size_t *len) {
             break;
         case KVP_PARAM_BOOL: PUT("%s", p->value[i] ? "true" : "false"); break;
         case KVP_PARAM_INT: PUT("%lld", (long long)p->value[i]); break;
+        case KVP_PARAM_CHOICE:
+            choice_name(p->vt->choices[i], (int)p->value[i], num, sizeof num);
+            PUT("%s", num);
+            break;
         default:
             format_number(p->value[i], num, sizeof num);
             PUT("%s", num);
@@ -508,6 +559,27 @@ static kvp_status parse_arg(spec_parser *ps, kvp_press *p, int depth) {
         return st;
     }
     const char *start = ps->s + ps->i;
+    if (pi->type == KVP_PARAM_CHOICE && (isalpha((unsigned char)*start) || *start == '_' ||
+                                         *start == '\'' || *start == '"')) {
+        /* a choice by name: bare, 'quoted' or "quoted" */
+        char quote = (*start == '\'' || *start == '"') ? *start : 0;
+        char value[64];
+        size_t n = 0;
+        if (quote) ps->i++;
+        while (ps->s[ps->i] && (quote ? ps->s[ps->i] != quote
+                                      : (isalnum((unsigned char)ps->s[ps->i]) || ps->s[ps->i] == '_'))) {
+            if (n + 1 < sizeof value) value[n++] = ps->s[ps->i];
+            ps->i++;
+        }
+        value[n] = 0;
+        if (quote) {
+            if (ps->s[ps->i] != quote)
+                return kvp__error_tls(KVP_ERR_INVALID_ARG, "press spec: unterminated string for %s",
+                                      key);
+            ps->i++;
+        }
+        return kvp_press_set_choice(p, key, value);
+    }
     if (strncmp(start, "true", 4) == 0 || strncmp(start, "True", 4) == 0) {
         ps->i += 4;
         return kvp_press_set_bool(p, key, 1);
@@ -800,7 +872,9 @@ kvp_status kvp_compress(kvp_context *ctx, kvp_press *p, kvp_cache *cache, int la
                           p->vt->info.name);
     /* Inputs are checked even at ratio 0, so a missing input shows before the ratio changes. */
     KVP_TRY(check_inputs(p, &run));
-    if (run.ratio == 0) return KVP_OK; /* as kvpress: the scorer is not even called */
+    /* As kvpress: at ratio 0 the scorer is not even called. A press without a
+     * compression_ratio (ThinK: key channels) decides in its own compress. */
+    if (run.ratio == 0 && param_index(p, "compression_ratio") >= 0) return KVP_OK;
     int mark = kvp__scratch_mark(ctx);
     kvp_status st = kvp__press_compress_run(p, &run);
     kvp__scratch_release(ctx, mark);

@@ -70,6 +70,9 @@ typedef struct kvp_press_vtable {
     /* 1: the press also runs on ragged layers (heads of different lengths); run->n is then
      * the longest head (DMS decoding after its head-wise prefill). */
     int ragged;
+    /* KVP_PARAM_CHOICE parameters: their names, '|'-separated, by parameter index
+     * (.choices = {[2] = "linear|mlp"}); the value is the index of the name. */
+    const char *choices[KVP_MAX_PARAMS];
 } kvp_press_vtable;
 
 /* The value of a press-valued or list parameter. */
@@ -211,6 +214,53 @@ double kvp__ratio_for_target(int64_t n, int64_t target);
 kvp_status kvp__decoding_step(kvp_press *p, kvp_press_run *run, int *compressed,
                               int64_t (*target_of)(const kvp_press *p, const kvp_press_run *run));
 void kvp__decoding_reset(kvp_press *p);
+/* Mean (cos, sin) of the RoPE of positions p0 .. p0 + n_future - 1 per frequency (B6: the
+ * averaged rotation of Expected Attention), f32 [d/2, 2] in scratch. */
+kvp_status kvp__averaged_rotation(const kvp_press_run *run, int64_t p0, int64_t n_future,
+                                  kvp_buffer **out);
+/* Expected Attention's scores from query statistics in device buffers: mean f32 [Hq, d] and
+ * m2 f32 [Hq, d, d] (covariance = m2 * inv_count), future positions from p0. Reads the
+ * press's n_sink, n_future_positions, use_covariance, use_vnorm and epsilon. */
+kvp_status kvp__ea_scores(const kvp_press *p, const kvp_press_run *run, int Hq,
+                          kvp_buffer *mean, kvp_buffer *m2, double inv_count, int64_t p0,
+                          kvp_buffer **out);
+
+/* ---- randomness (rng.c) ------------------------------------------------------------------- */
+
+uint64_t kvp__splitmix64(uint64_t *state);
+/* n standard normal draws rounded to f32 (Box-Muller; exactly as rng.c documents). */
+void kvp__normal_fill(uint64_t *state, float *out, size_t n);
+/* The generator state of one call of a press with a "seed" parameter: seed >= 0 gives the same
+ * draws at every call; -1 continues one sequence across calls (a counter in p->state, which
+ * kvp__press_rng_reset rewinds; use it as the press's reset). */
+kvp_status kvp__press_rng(const kvp_press *p, const kvp_press_run *run, uint64_t *state);
+void kvp__press_rng_reset(kvp_press *p);
+
+/* ---- pieces shared by the scorer presses of the Compactor family ---------------------------- */
+
+/* A device copy of the layer's meta restricted to tokens [lo, hi) of every head (a view: ops
+ * then see token lo as token 0). */
+kvp_status kvp__meta_view(const kvp_press_run *run, int64_t lo, int64_t hi, kvp_buffer **out);
+/* The meta of a dense tensor [H, m, w] read as rows (head h starts at row h*m + r0 and holds
+ * m - r0 rows). */
+kvp_status kvp__meta_dense(const kvp_press_run *run, int H, int64_t m, int64_t r0,
+                           kvp_buffer **out);
+/* A host tensor (artefact slice) converted to f32 and uploaded into scratch. */
+kvp_status kvp__upload_f32(const kvp_press_run *run, kvp_dtype dt, const void *data, size_t count,
+                           kvp_buffer **out);
+/* LeverageScore's z-scores of the tokens [lo, hi), written into columns [lo, hi) of out
+ * f32 [Hk, n] as scale * z (+ out when accumulate). sketch_dimension k, generator state. */
+kvp_status kvp__leverage_zscores(const kvp_press_run *run, int64_t lo, int64_t hi, int k,
+                                 uint64_t *rng, float scale, int accumulate, kvp_buffer *out);
+/* NonCausalAttn's z-scores of the tokens [lo, hi) (chunk grid starting at lo), written like
+ * kvp__leverage_zscores. kvpress_pad and scaled select kvpress's quirks (non_causal_attn.c). */
+kvp_status kvp__noncausal_zscores(const kvp_press_run *run, int64_t lo, int64_t hi, int chunk,
+                                  int kvpress_pad, int scaled, float scale, int accumulate,
+                                  kvp_buffer *out);
+/* Given pre-RoPE keys (optional) must be those of the n cached tokens. */
+kvp_status kvp__leverage_check(const kvp_press_run *run, const char *press);
+/* The pre-RoPE queries must be those of the n cached tokens (prefill-only presses). */
+kvp_status kvp__need_prefill_queries(const kvp_press_run *run, const char *press);
 
 /* Errors for press checks. */
 kvp_status kvp__need(const kvp_press_run *run, const char *press, int ok, const char *what);

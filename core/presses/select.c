@@ -149,3 +149,49 @@ kvp_status kvp__need(const kvp_press_run *run, const char *press, int ok, const 
     return kvp__error(run->ctx, KVP_ERR_INVALID_ARG, "%s on layer %d (%lld tokens): %s", press,
                       run->layer, (long long)run->n, what);
 }
+
+/* Uploads a meta array of H heads: head h starts at row first[h] + r0 (or h*m + r0 when
+ * first is NULL) and holds `len` rows. */
+static kvp_status meta_upload(const kvp_press_run *run, int H, const int64_t *first, int64_t m,
+                              int64_t r0, int64_t len, kvp_buffer **out) {
+    int32_t *meta = kvp__malloc(run->ctx, sizeof(int32_t) * 2 * (size_t)H);
+    if (!meta) return KVP_ERR_OUT_OF_HOST_MEMORY;
+    for (int h = 0; h < H; h++) {
+        meta[2 * h] = (int32_t)((first ? first[h] : h * m) + r0);
+        meta[2 * h + 1] = (int32_t)len;
+    }
+    kvp_status st = kvp__scratch(run->ctx, sizeof(int32_t) * 2 * (size_t)H, out);
+    if (st == KVP_OK) st = kvp__upload(run->ctx, *out, 0, meta, sizeof(int32_t) * 2 * (size_t)H);
+    free(meta);
+    return st;
+}
+
+kvp_status kvp__meta_view(const kvp_press_run *run, int64_t lo, int64_t hi, kvp_buffer **out) {
+    return meta_upload(run, run->Hk, run->cache->layers[run->layer].first, 0, lo, hi - lo, out);
+}
+
+kvp_status kvp__meta_dense(const kvp_press_run *run, int H, int64_t m, int64_t r0,
+                           kvp_buffer **out) {
+    return meta_upload(run, H, NULL, m, r0, m - r0, out);
+}
+
+kvp_status kvp__upload_f32(const kvp_press_run *run, kvp_dtype dt, const void *data, size_t count,
+                           kvp_buffer **out) {
+    float *host = kvp__malloc(run->ctx, count * sizeof(float));
+    if (!host) return KVP_ERR_OUT_OF_HOST_MEMORY;
+    for (size_t i = 0; i < count; i++) host[i] = kvp__load(dt, data, i);
+    kvp_status st = kvp__scratch(run->ctx, count * sizeof(float), out);
+    if (st == KVP_OK) st = kvp__upload(run->ctx, *out, 0, host, count * sizeof(float));
+    free(host);
+    return st;
+}
+
+kvp_status kvp__need_prefill_queries(const kvp_press_run *run, const char *press) {
+    const kvp_input_tensor *q = &run->in->queries;
+    if (q->t.shape[1] != run->n)
+        return kvp__error(run->ctx, KVP_ERR_INVALID_ARG,
+                          "%s on layer %d scores a prefill: it needs the pre-RoPE queries of all "
+                          "%lld cached tokens, %lld were given",
+                          press, run->layer, (long long)run->n, (long long)q->t.shape[1]);
+    return KVP_OK;
+}

@@ -354,6 +354,10 @@ KVP_API kvp_status kvp_inputs_set_rope(kvp_inputs *inputs, const kvp_rope *rope)
 /* Attention-layer input hidden states [tokens, hidden_size] (after the input RMSNorm). */
 KVP_API kvp_status kvp_inputs_set_hidden(kvp_inputs *inputs, const kvp_tensor *hidden,
                                          int64_t pos0);
+/* PRE-RoPE keys [n_kv_heads, tokens, head_dim] of positions pos0 .. pos0+tokens-1 (optional;
+ * leverage_score and compactor read them when given, as kvpress projects them from the hidden
+ * states; without them they rotate the cached keys back, which equals them up to rounding). */
+KVP_API kvp_status kvp_inputs_set_keys(kvp_inputs *inputs, const kvp_tensor *keys, int64_t pos0);
 /* Attention probabilities [n_heads, tokens, n] of the last `tokens` prompt tokens over the
  * n cached keys (as from eager attention). */
 KVP_API kvp_status kvp_inputs_set_attention(kvp_inputs *inputs, const kvp_tensor *probs);
@@ -373,6 +377,15 @@ KVP_API kvp_status kvp_qstats_add(kvp_qstats *stats, const kvp_tensor *queries, 
 /* count: rows accumulated; mean [n_heads, head_dim]; cov [n_heads, head_dim, head_dim]
  * (biased, divided by count). Any output may be NULL. */
 KVP_API kvp_status kvp_qstats_get(kvp_qstats *stats, int64_t *count, float *mean, float *cov);
+/* Replaces the statistics by ones computed elsewhere (e.g. offline on a calibration set, like
+ * the artefact of expected_attention_stats): mean [n_heads, head_dim] and covariance
+ * [n_heads, head_dim, head_dim], both finite, taken as the statistics of `count` >= 1
+ * queries whose last position was next_pos - 1 (the future positions Expected Attention
+ * averages over start at next_pos). The covariance is used as given (whether it was divided
+ * by N or N - 1 is the caller's choice); later kvp_qstats_add calls merge into it as into
+ * `count` accumulated queries. On error the statistics are unchanged. */
+KVP_API kvp_status kvp_qstats_set(kvp_qstats *stats, int64_t count, const float *mean,
+                                  const float *cov, int64_t next_pos);
 
 /* ------------------------------------------------------------------------------------------
  * Presses
@@ -391,7 +404,8 @@ typedef enum kvp_param_type {
     KVP_PARAM_BOOL = 2,
     KVP_PARAM_PRESS = 3,       /* one press: "press=knorm(compression_ratio=0.5)" */
     KVP_PARAM_PRESS_LIST = 4,  /* an ordered list of presses: "presses=[knorm, snapkv]" */
-    KVP_PARAM_FLOAT_LIST = 5   /* a list of numbers: "compression_ratios=[0.1, 0.5]" */
+    KVP_PARAM_FLOAT_LIST = 5,  /* a list of numbers: "compression_ratios=[0.1, 0.5]" */
+    KVP_PARAM_CHOICE = 6       /* one of a few names (kvp_param_choices); value = its index */
 } kvp_param_type;
 
 /* For numbers, lists of numbers (each element) and booleans: default, range. For
@@ -410,7 +424,9 @@ typedef enum kvp_press_kind {
     KVP_PRESS_SCORER = 0,    /* per-token score, same number of tokens kept per head */
     KVP_PRESS_WRAPPER = 1,   /* changes the selection of an inner scorer */
     KVP_PRESS_HEADWISE = 2,  /* each kv head keeps its own number of tokens (ragged) */
-    KVP_PRESS_DECODING = 3   /* compresses during decoding (kvp_decode_step) */
+    KVP_PRESS_DECODING = 3,  /* compresses during decoding (kvp_decode_step) */
+    KVP_PRESS_STRUCTURAL = 4 /* no per-token score: changes the cache otherwise (e.g. ThinK
+                                zeroes key channels and keeps every token) */
 } kvp_press_kind;
 
 /* Inputs a press may need (bits of kvp_press_info.needs / .optional). */
@@ -436,6 +452,9 @@ typedef struct kvp_press_info {
 
 KVP_API int kvp_press_list_count(void);
 KVP_API const kvp_press_info *kvp_press_list_get(int index);
+/* The names a KVP_PARAM_CHOICE parameter (index `param` of press->params) takes,
+ * '|'-separated ("linear|mlp"); NULL for other parameters. */
+KVP_API const char *kvp_param_choices(const kvp_press_info *press, int param);
 
 KVP_API kvp_status kvp_press_create(const char *name, kvp_press **press);
 /* Builds a press from a specification string:
@@ -444,6 +463,7 @@ KVP_API kvp_status kvp_press_create(const char *name, kvp_press **press);
  *   "composed(presses=[knorm(compression_ratio=0.25), keydiff(compression_ratio=0.5)])"
  *   "per_layer_compression(press=knorm, compression_ratios=[0.1, 0.5, 0.25])"
  *   "prefill_decoding(prefilling_press=knorm(compression_ratio=0.5), decoding_press=none)"
+ *   "kvzap(model_type=linear)"   (a choice: bare, or quoted 'linear' / "linear")
  * A bare name is allowed ("knorm"); lists are written in brackets, an optional press that is
  * not set as `none`. kvp_press_describe writes this form back. */
 KVP_API kvp_status kvp_press_parse(const char *spec, kvp_press **press);
@@ -453,6 +473,9 @@ KVP_API const kvp_press_info *kvp_press_get_info(const kvp_press *press);
 KVP_API kvp_status kvp_press_set_int(kvp_press *press, const char *name, int64_t value);
 KVP_API kvp_status kvp_press_set_float(kvp_press *press, const char *name, double value);
 KVP_API kvp_status kvp_press_set_bool(kvp_press *press, const char *name, int value);
+/* Sets a KVP_PARAM_CHOICE parameter by the name of the choice ("mlp"); kvp_press_set_int
+ * sets it by index, and kvp_press_get reads the index. */
+KVP_API kvp_status kvp_press_set_choice(kvp_press *press, const char *name, const char *choice);
 /* Sets a press-valued parameter ("press"); on success the wrapper owns `inner` (and frees
  * the press it replaces). */
 KVP_API kvp_status kvp_press_set_press(kvp_press *press, const char *name, kvp_press *inner);

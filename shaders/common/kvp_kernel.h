@@ -22,7 +22,9 @@
  *    KVP_I()/KVP_U() and u-suffixed literals;
  *  - barriers only in uniform control flow, and no early return before a barrier;
  *  - contractions: OpenCL bodies compile with FP_CONTRACT OFF so elementwise results match
- *    the CPU reference bit for bit; dot products use KVP_FMA explicitly.
+ *    the CPU reference bit for bit; dot products use KVP_FMA explicitly. Error-free
+ *    transformations (compensated sums) declare their variables KVP_PRECISE and use
+ *    KVP_ADD_RN/KVP_SUB_RN/KVP_MUL_RN, which no language may fuse or reorder.
  *
  * A wrapper (shaders/opencl/<k>.cl, shaders/vulkan/<k>.comp, shaders/cuda/<k>.cu) declares the
  * buffers and the entry point and includes the body; it is about 20 lines.
@@ -75,6 +77,10 @@
 #define KVP_MINI(a, b) min(a, b)
 #define KVP_MAXI(a, b) max(a, b)
 #define KVP_NGROUPS_Y KVP_I(get_num_groups(1))
+#define KVP_PRECISE
+#define KVP_ADD_RN(a, b) ((a) + (b)) /* FP_CONTRACT OFF: never fused */
+#define KVP_SUB_RN(a, b) ((a) - (b))
+#define KVP_MUL_RN(a, b) ((a) * (b))
 
 /* ------------------------------------------------------------------------------ CUDA ------ */
 #elif defined(__CUDACC__)
@@ -109,6 +115,10 @@ typedef unsigned int uint;
 #define KVP_MINI(a, b) min(a, b)
 #define KVP_MAXI(a, b) max(a, b)
 #define KVP_NGROUPS_Y KVP_I(gridDim.y)
+#define KVP_PRECISE
+#define KVP_ADD_RN(a, b) __fadd_rn(a, b) /* nvcc never contracts these into an FMA */
+#define KVP_SUB_RN(a, b) __fsub_rn(a, b)
+#define KVP_MUL_RN(a, b) __fmul_rn(a, b)
 
 /* ------------------------------------------------------------------------------ GLSL ------ */
 #elif defined(KVP_GLSL)
@@ -144,6 +154,12 @@ typedef unsigned int uint;
 #define KVP_MINI(a, b) min(a, b)
 #define KVP_MAXI(a, b) max(a, b)
 #define KVP_NGROUPS_Y KVP_I(gl_NumWorkGroups.y)
+/* `precise` variables forbid fusing and reordering the operations that produce them (and make
+ * fma() a single rounding), as compensated sums need. */
+#define KVP_PRECISE precise
+#define KVP_ADD_RN(a, b) ((a) + (b))
+#define KVP_SUB_RN(a, b) ((a) - (b))
+#define KVP_MUL_RN(a, b) ((a) * (b))
 #else
 #error "kvp_kernel.h: unknown kernel language"
 #endif
@@ -302,6 +318,17 @@ KVP_FN float kvp_sincos_f32(float x, int which) {
                    z * z - 0.5f * z + 1.0f;
     int q = (KVP_I(k) + which * 3) & 3; /* sin(x) = cos(x - pi/2) */
     return q == 0 ? cr : q == 1 ? -sr : q == 2 ? -cr : sr;
+}
+
+/* erf(x) for the exact GELU (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7): GLSL has no
+ * erf, and one formula keeps the three languages identical. */
+KVP_FN float kvp_erf(float x) {
+    float a = KVP_FABS(x);
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
+                  0.254829592f) * t;
+    float y = 1.0f - poly * KVP_EXP(-a * a);
+    return x < 0.0f ? -y : y;
 }
 
 #endif /* KVP_KERNEL_H */

@@ -409,6 +409,220 @@ KVP_PARAMS(kvp_p_accum_rows) {
     int stride;
     int n_prev;
 } KVP_PARAMS_END(kvp_p_accum_rows)
+/* ---- scorer presses with new numerics (CapPress, CUR, LeverageScore, NonCausalAttn,
+ * Compactor, KVzap, ThinK). "rows" bindings use the cache-row addressing above; a dense
+ * tensor [H, m, w] is addressed the same way with meta[2h] = h*m, meta[2h+1] = m. ---------- */
+
+#define KVP_CUR_KEY 0        /* CUR_SCORE modes (CURPress.leverage_type) */
+#define KVP_CUR_VALUE 1
+#define KVP_CUR_KV_AVG 2
+#define KVP_CUR_KV_PRODUCT 3
+
+#define KVP_ACT_NONE 0       /* LINEAR activations */
+#define KVP_ACT_GELU 1       /* exact GELU: z/2 (1 + erf(z / sqrt 2)) */
+
+/* ANCHOR_COSINE: clamped cosine of every key with a per-query-head anchor (CapPress).
+ * bindings: 0 K (k_dtype, rows)  1 meta  2 anchor f32 [Hq, d]  3 out f32 [Hq, n]
+ * For query head i (kv head j = i / (Hq/Hk)) and t in [t0, n), with a = anchor[i], k = K[j,t]:
+ *   c = clamp(<a, k> / (max(||a||, 1e-12) max(||k||, 1e-12)), -1, 1),  z_t = scale * c;
+ *   out[i, t] = exp_shift ? exp(z_t - max_{t' in [t0, n)} z_t') : z_t.
+ * out[i, t < t0] = 0. Dot products and norms accumulate in f32 or wider. */
+KVP_PARAMS(kvp_p_anchor_cosine) {
+    int Hq;
+    int Hk;
+    int d;
+    int n;
+    int t0;
+    int k_dtype;
+    int exp_shift;
+    float scale;
+} KVP_PARAMS_END(kvp_p_anchor_cosine)
+
+/* GRAM: per-head weighted Gram matrix of rows plus a diagonal (CapPress's capacity matrix,
+ * LeverageScore's sketch Gram).
+ * bindings: 0 X (x_dtype, rows of width d)  1 meta  2 w f32 [H, n] (bind anything when
+ *           has_w = 0)  3 out f32 [H, d, d]
+ * For head h, x_t = X[h / (H/Hx), t]:
+ *   out[h] = diag * I + sum_{t in [t0, n)} (has_w ? w[h, t] + eps : 1) x_t x_t^T.
+ * The sum accumulates in f32 or wider; with `compensated` it must be as accurate as a double
+ * sum rounded to f32 (GPUs: compensated f32 sums): leverage scores amplify the rounding of a
+ * plain f32 sum past the kvpress comparison rule. out is exactly symmetric. */
+KVP_PARAMS(kvp_p_gram) {
+    int H;
+    int Hx;
+    int d;
+    int n;
+    int t0;
+    int x_dtype;
+    int has_w;
+    float eps;
+    float diag;
+    int compensated;
+} KVP_PARAMS_END(kvp_p_gram)
+
+/* CHOLESKY: in-place factorisation A = L L^T of H symmetric positive definite d x d matrices.
+ * bindings: 0 A f32 [H, d, d] (in: only the lower triangle is read; out: L in the lower
+ *             triangle, 0 in the strict upper triangle)
+ *           1 info int32 [H] (out): 0 when every pivot was positive and finite, else k + 1
+ *             for the first column k whose pivot was not; A[h] is then unspecified.
+ * L[k][k] = sqrt(A[k][k] - sum_{c<k} L[k][c]^2), L[i][k] = (A[i][k] - sum_{c<k} L[i][c] L[k][c])
+ * / L[k][k] for i > k; sums in f32 or wider. */
+KVP_PARAMS(kvp_p_cholesky) {
+    int H;
+    int d;
+} KVP_PARAMS_END(kvp_p_cholesky)
+
+/* CHOL_QUADFORM: x^T (L L^T)^-1 x = ||L^-1 x||^2 for rows x (leverage scores).
+ * bindings: 0 L f32 [H, d, d] (lower triangle with a positive diagonal: CHOLESKY's output)
+ *           1 X (x_dtype, rows of width d)  2 meta  3 out f32 [H, n]
+ * For head h, x = X[h / (H/Hx), t], t in [t0, n): out[h, t] = sum_c y_c^2 with L_h y = x
+ * (forward substitution, f32 or wider); out[h, t < t0] = 0. */
+KVP_PARAMS(kvp_p_chol_quadform) {
+    int H;
+    int Hx;
+    int d;
+    int n;
+    int t0;
+    int x_dtype;
+} KVP_PARAMS_END(kvp_p_chol_quadform)
+
+/* CUR_SCORE: CURPress's scores (PRESSES.md 2.16), per kv head j.
+ * bindings: 0 K  1 V (dtype, rows)  2 meta  3 proj f32 [d, r] (bind anything when r = 0)
+ *           4 out f32 [Hk, n]
+ * x2_t = ||x_t||^2 for x = K[j, t] and x = V[j, t], or ||proj^T x_t||^2 when r > 0.
+ * window > 0: tokens form windows [window*b, window*(b+1)) (the last one cut at n) and each
+ * x2_t is divided by the sum of its window (0 when that sum is 0; kvpress gives NaN).
+ * s_t = k2 (mode KVP_CUR_KEY), v2 (VALUE), (k2 + v2)/2 (KV_AVG), k2 * v2 (KV_PRODUCT);
+ * out[j, t] = s_t / sum_{u < n} s_u (0 when the sum is 0), then 1 for t < n_sinks. */
+KVP_PARAMS(kvp_p_cur_score) {
+    int Hk;
+    int d;
+    int n;
+    int dtype;
+    int r;
+    int window;
+    int mode;
+    int n_sinks;
+} KVP_PARAMS_END(kvp_p_cur_score)
+
+/* ROPE_ROWS: rotates rows into a dense tensor, each row by the rotation of its own position
+ * (LeverageScore rotates the cached keys back to pre-RoPE keys with a table of inverses).
+ * bindings: 0 X (x_dtype, rows of width d)  1 meta  2 pos  3 cs f32 [P, d/2, 2]: (cos, sin)
+ *           of position p0 + r at row r of the table, per frequency  4 out f32 [H, n, d]
+ * out[h, t] = the ROPE formula (pairs of rope_layout) applied to X[h, t] with the table row
+ * pos[row(h, t)] - p0, which must lie in [0, P). */
+KVP_PARAMS(kvp_p_rope_rows) {
+    int H;
+    int n;
+    int d;
+    int rope_layout; /* KVP_LAYOUT_*; not `layout`, a GLSL keyword */
+    int x_dtype;
+    int p0;
+    int P;
+} KVP_PARAMS_END(kvp_p_rope_rows)
+
+/* SKETCH: centres rows along the tokens and projects them (LeverageScore's right sketch).
+ * bindings: 0 x [H, x_rows, d] (x_dtype; rows r0 .. r0+n-1 used)  1 phi f32 [H, d, k]
+ *           2 out f32 [H, n, k]
+ * mu_h = (1/n) sum_t x[h, r0+t]; out[h, t, :] = (x[h, r0+t] - mu_h) phi[h] (f32 or wider). */
+KVP_PARAMS(kvp_p_sketch) {
+    int H;
+    int n;
+    int d;
+    int k;
+    int x_dtype;
+    int x_rows;
+    int r0;
+} KVP_PARAMS_END(kvp_p_sketch)
+
+/* CHUNK_COLSUM: column sums of non-causal attention inside chunks (NonCausalAttnPress).
+ * bindings: 0 q f32 [Hq, q_stride, d] (post-RoPE; rows 0 .. n-1 used)  1 K (k_dtype, rows)
+ *           2 meta  3 out f32 [Hq, n]
+ * The n tokens form chunks [C*c, C*c + C), the last one padded to C. For query head i (kv
+ * head j = i / (Hq/Hk)) and each chunk: z[a, t] = scale <q[i, a], K[j, t]> for real a and t;
+ * P[a, .] = softmax of z[a, .] over the chunk's columns; out[i, t] = sum over the chunk's
+ * rows a of P[a, t]. When n % C != 0 the last chunk has padding:
+ *   kvpress_pad = 1 (as kvpress): padded rows and columns take part, z = 0 for a padded row
+ *     and a real column, z = -1e-9 for a padded column (every row); padded rows are summed;
+ *   kvpress_pad = 0: only real rows and columns exist.
+ * Exponentials and sums in f32 or wider. */
+KVP_PARAMS(kvp_p_chunk_colsum) {
+    int Hq;
+    int Hk;
+    int d;
+    int n;
+    int C;
+    int q_stride;
+    int k_dtype;
+    int kvpress_pad;
+    float scale;
+} KVP_PARAMS_END(kvp_p_chunk_colsum)
+
+/* ZSCORE: global z-score of a dense tensor, written into columns of another.
+ * bindings: 0 x f32 [H, m]  1 out f32 [H, n_out] (in/out)
+ * mean and unbiased standard deviation over all H*m entries of x (double precision on the
+ * CPU; a single entry has std 0), std clamped below at 1e-6:
+ * out[h, off + t] = (accumulate ? out[h, off + t] : 0) + scale (x[h, t] - mean) / std for
+ * t < m; other columns untouched. off + m <= n_out. */
+KVP_PARAMS(kvp_p_zscore) {
+    int H;
+    int m;
+    int n_out;
+    int off;
+    int accumulate;
+    float scale;
+} KVP_PARAMS_END(kvp_p_zscore)
+
+/* SCORE_PAD_ADD: SCORE_PAD with a chosen increment: M = max of s[h, t] over all h and t in
+ * [lo, hi); every entry with t < lo or t >= hi becomes M + add (f32 addition). lo < hi.
+ * bindings: 0 s f32 [H, n] (in/out) */
+KVP_PARAMS(kvp_p_score_pad_add) {
+    int H;
+    int n;
+    int lo;
+    int hi;
+    float add;
+} KVP_PARAMS_END(kvp_p_score_pad_add)
+
+/* LINEAR: y = act(x W^T + b), one dense layer (KVzap's surrogate models).
+ * bindings: 0 x [rows, n_in] (x_dtype)  1 W [n_out, n_in] (w_dtype)  2 b f32 [n_out] (bind
+ *           anything when has_bias = 0)  3 y f32 [rows, n_out] (out_t = 0) or [n_out, rows]
+ *           (out_t = 1)
+ * z = sum_c x[r, c] W[o, c] (f32 or wider) + (has_bias ? b[o] : 0); y = z (KVP_ACT_NONE) or
+ * z/2 (1 + erf(z / sqrt 2)) (KVP_ACT_GELU). */
+KVP_PARAMS(kvp_p_linear) {
+    int rows;
+    int n_in;
+    int n_out;
+    int x_dtype;
+    int w_dtype;
+    int has_bias;
+    int act;
+    int out_t;
+} KVP_PARAMS_END(kvp_p_linear)
+
+/* CHANNEL_MEAN: mean (square = 0) or mean square (square = 1) of every channel over the
+ * first n rows of each head (CapPress's query mean, ThinK's channel norms).
+ * bindings: 0 X (dtype, rows of width d)  1 meta  2 out f32 [H, d]
+ * out[h, c] = (1/n) sum_{t < n} x^p with x = X[h, t, c], p = 1 + square (f32 or wider).
+ * n <= every meta length. */
+KVP_PARAMS(kvp_p_channel_mean) {
+    int H;
+    int n;
+    int d;
+    int dtype;
+    int square;
+} KVP_PARAMS_END(kvp_p_channel_mean)
+
+/* CHANNEL_ZERO: zeroes chosen channels of every cached row of each head (ThinK).
+ * bindings: 0 X (dtype, cache rows, in/out)  1 meta  2 keep int32 [H, d]
+ * For every t < meta length of head h and every c with keep[h, c] == 0: X[h, t, c] = 0.
+ * Nothing else is written. */
+KVP_PARAMS(kvp_p_channel_zero) {
+    int H;
+    int d;
+    int dtype;
+} KVP_PARAMS_END(kvp_p_channel_zero)
 
 /* ==========================================================================================
  * Pass parameters of the GPU kernels (backends/gpu/gpu_plan.c). An op that runs as several
@@ -532,6 +746,89 @@ KVP_PARAMS(kvp_p_keydiff_pass) {
     int nchunk;
     int chunk;
 } KVP_PARAMS_END(kvp_p_keydiff_pass)
+
+/* ---- passes of the scorer-press ops (anchor_cosine ... channel_zero) --------------------- */
+
+/* anchor_cosine / anchor_exp: ANCHOR_COSINE with the columns [t0, n) of each head cut into
+ * nchunk (<= KVP_WG) chunks of `chunk` columns; partial maxima per chunk. */
+KVP_PARAMS(kvp_p_anchor_pass) {
+    int Hq;
+    int Hk;
+    int d;
+    int n;
+    int t0;
+    int k_dtype;
+    int exp_shift;
+    float scale;
+    int nchunk;
+    int chunk;
+} KVP_PARAMS_END(kvp_p_anchor_pass)
+
+/* gram_tile / gram_merge: GRAM as 64 x 64 tiles of the upper triangle (`tiles` of them),
+ * the columns [t0, n) cut into nsplit splits of `split` rows (split-K). */
+KVP_PARAMS(kvp_p_gram_pass) {
+    int H;
+    int Hx;
+    int d;
+    int n;
+    int t0;
+    int x_dtype;
+    int has_w;
+    float eps;
+    float diag;
+    int compensated;
+    int nsplit;
+    int split;
+    int tiles;
+} KVP_PARAMS_END(kvp_p_gram_pass)
+
+/* sketch_colsum / sketch_gemm: SKETCH with the rows cut into nchunk chunks of `chunk` rows
+ * for the column sums. */
+KVP_PARAMS(kvp_p_sketch_pass) {
+    int H;
+    int n;
+    int d;
+    int k;
+    int x_dtype;
+    int x_rows;
+    int r0;
+    int nchunk;
+    int chunk;
+} KVP_PARAMS_END(kvp_p_sketch_pass)
+
+/* zscore_sum / zscore_var / zscore_apply: ZSCORE with nparts (<= KVP_WG) partial sums. */
+KVP_PARAMS(kvp_p_zscore_pass) {
+    int H;
+    int m;
+    int n_out;
+    int off;
+    int accumulate;
+    float scale;
+    int nparts;
+} KVP_PARAMS_END(kvp_p_zscore_pass)
+
+/* score_pad_add_apply: SCORE_PAD_ADD after score_pad_max (same leading members as
+ * kvp_p_score_pad_pass). */
+KVP_PARAMS(kvp_p_score_pad_add_pass) {
+    int H;
+    int n;
+    int lo;
+    int hi;
+    int nparts;
+    float add;
+} KVP_PARAMS_END(kvp_p_score_pad_add_pass)
+
+/* channel_mean_part / channel_mean_merge: CHANNEL_MEAN with the rows cut into nchunk chunks
+ * of `chunk` rows. */
+KVP_PARAMS(kvp_p_channel_mean_pass) {
+    int H;
+    int n;
+    int d;
+    int dtype;
+    int square;
+    int nchunk;
+    int chunk;
+} KVP_PARAMS_END(kvp_p_channel_mean_pass)
 
 /* Threads that cooperate on one row of d elements in the row-reduction kernels (row_norm,
  * keydiff_invnorm, keydiff_score): the largest power of two <= min(d, 32). */

@@ -59,6 +59,12 @@ static inline float __int_as_float(int i) {
     return f;
 }
 
+/* Round-to-nearest arithmetic that is never fused into an FMA (compensated sums rely on it);
+ * the simulator's sources compile with -ffp-contract=off, so plain operators are exact. */
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
+
 /* Simulated threads of a block run one at a time and switch only at barriers, so a plain
  * read-modify-write is atomic. */
 template <typename T>

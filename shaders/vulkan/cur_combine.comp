@@ -1,0 +1,17 @@
+/* Vulkan entry point of shaders/common/cur_combine.inc. */
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "kvp_glsl.h"
+
+layout(local_size_x = KVP_WG) in;
+layout(std430, binding = 0) readonly buffer B0 { float kv2[]; };
+layout(std430, binding = 1) readonly buffer B1 { float wsum[]; };
+layout(std430, binding = 2) buffer B2 { float res[]; };
+layout(push_constant) uniform PC { kvp_p_cur_score p; };
+
+#define KVP_DECLS
+#include "cur_combine.inc"
+#undef KVP_DECLS
+
+void main()
+#include "cur_combine.inc"

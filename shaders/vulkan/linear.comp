@@ -1,0 +1,18 @@
+/* Vulkan entry point of shaders/common/linear.inc. */
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "kvp_glsl.h"
+
+layout(local_size_x = KVP_WG) in;
+layout(std430, binding = 0) readonly buffer B0 { uint x[]; };
+layout(std430, binding = 1) readonly buffer B1 { uint W[]; };
+layout(std430, binding = 2) readonly buffer B2 { float b[]; };
+layout(std430, binding = 3) buffer B3 { float y[]; };
+layout(push_constant) uniform PC { kvp_p_linear p; };
+
+#define KVP_DECLS
+#include "linear.inc"
+#undef KVP_DECLS
+
+void main()
+#include "linear.inc"

@@ -144,6 +144,10 @@ kvp_status kvp__cache_sync_meta(kvp_context *ctx, kvp_cache *cache, int layer);
 /* Compacts a layer by a keep mask [n_kv_heads, n] (device int32). */
 kvp_status kvp__cache_compact(kvp_context *ctx, kvp_cache *cache, int layer, kvp_buffer *mask,
                               int64_t n);
+/* Compacts every layer (n tokens per head) by a keep mask [n_layers * n_kv_heads, n]; the
+ * host memory it needs is taken before the first layer changes. */
+kvp_status kvp__cache_compact_layers(kvp_context *ctx, kvp_cache *cache, kvp_buffer *mask,
+                                     int64_t n);
 
 /* ---- inputs ------------------------------------------------------------------------------ */
 

@@ -52,6 +52,13 @@ typedef struct kvp_press_vtable {
     /* Presses that need an artefact (KVP_NEED_ARTEFACT): checks its tensors' names and
      * shapes; errors go to the thread's message (kvp__error_tls). */
     kvp_status (*check_artefact)(const kvp_press *p, const kvp_artefact *a);
+    /* Presses that select across layers (KVP_NEED_ALL_LAYERS): phase 2 over the whole cache
+     * (kvp_compress_all); `compress` is then phase 1 (records, changes nothing). */
+    kvp_status (*compress_all)(kvp_press *p, kvp_context *ctx, kvp_cache *cache,
+                               const kvp_forward *forward);
+    /* Presses that learn from sample texts (kvp_press_calibrate). */
+    kvp_status (*calibrate)(kvp_press *p, kvp_context *ctx, const kvp_forward *forward,
+                            const int32_t *const *samples, const int64_t *lengths, int n);
 } kvp_press_vtable;
 
 struct kvp_press {
@@ -121,6 +128,29 @@ kvp_status kvp__snapkv_scores(const kvp_press_run *run, int64_t w, int64_t kerne
 kvp_status kvp__snapkv_check(const kvp_press_run *run, const char *name, int64_t w,
                              int64_t kernel);
 
+/* ---- extra forward passes and cross-layer selection (forward.c) ----------------------------- */
+
+/* Runs one pass through the engine. A failure of the press's own observer (its status in
+ * *observer_status, its message already on ctx) wins; other failures are reported as the
+ * engine's, with `what` describing the pass. */
+kvp_status kvp__forward_run(kvp_context *ctx, const char *press, const kvp_forward *fwd,
+                            const kvp_forward_pass *pass, const kvp_status *observer_status,
+                            const char *what);
+/* A tensor of an observed layer as a device tensor of ctx (host data staged in scratch);
+ * checks its shape against `shape` (-1 = any) and that it is present. */
+kvp_status kvp__forward_tensor(kvp_context *ctx, const char *press, const kvp_tensor *t,
+                               const char *what, int ndim, const int64_t *shape,
+                               kvp_tensor *out);
+/* Checks that every layer of the cache holds n tokens in every head. */
+kvp_status kvp__cache_all_uniform(kvp_context *ctx, const kvp_cache *cache, const char *press,
+                                  int64_t *n);
+/* KVzip's global selection (PRESSES.md 2.26 step 6) over scores [L * Hk, stride] of which
+ * the first n_ctx columns of each row are scored context; columns [n_ctx, stride) (RestoreKV's
+ * restore tokens) are always kept. layerwise: every layer evicts int(Hk n_ctx r) entries;
+ * otherwise the int(L Hk n_ctx r) lowest of all layers go. Every layer (of `stride` tokens per
+ * head) is then compacted. */
+kvp_status kvp__kvzip_select(kvp_context *ctx, kvp_cache *cache, kvp_buffer *scores,
+                             int64_t n_ctx, int64_t stride, double ratio, int layerwise);
 /* Errors for press checks. */
 kvp_status kvp__need(const kvp_press_run *run, const char *press, int ok, const char *what);
 

@@ -1,6 +1,9 @@
-/* Shared steps of the presses that run the model through the engine (kvp_forward) and of the
- * presses whose budget spans layers (KVzip's global selection). */
+/* Shared steps of the presses that run the model through the engine (kvp_forward), of the
+ * presses whose budget spans layers (KVzip's global selection) and of the structural presses
+ * (masks built on the host). */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "press_impl.h"
@@ -40,6 +43,14 @@ kvp_status kvp__forward_tensor(kvp_context *ctx, const char *press, const kvp_te
     out->buffer = b;
     out->offset = 0;
     return KVP_OK;
+}
+
+kvp_status kvp__compact_host_mask(const kvp_press_run *run, const int32_t *keep) {
+    kvp_buffer *mask;
+    KVP_TRY(kvp__mask_alloc(run, run->Hk, &mask));
+    KVP_TRY(kvp__upload(run->ctx, mask, 0, keep,
+                        sizeof(int32_t) * (size_t)run->Hk * (size_t)run->n));
+    return kvp__cache_compact(run->ctx, run->cache, run->layer, mask, run->n);
 }
 
 kvp_status kvp__cache_all_uniform(kvp_context *ctx, const kvp_cache *cache, const char *press,
@@ -89,4 +100,61 @@ kvp_status kvp__kvzip_select(kvp_context *ctx, kvp_cache *cache, kvp_buffer *sco
         KVP_TRY(KVP_RUN(ctx, TOPK, &p, KVP_B(scores), KVP_B(mask)));
     }
     return kvp__cache_compact_layers(ctx, cache, mask, stride);
+}
+
+kvp_status kvp__artefact_tensor(const char *press, const kvp_artefact *a, const char *name,
+                                int ndim, const int64_t *shape, kvp_tensor *out) {
+    kvp_status st = kvp_artefact_get(a, name, out);
+    if (st != KVP_OK)
+        return kvp__error_tls(st == KVP_ERR_NOT_FOUND ? KVP_ERR_INVALID_ARG : st,
+                              "%s: the artefact has no readable tensor '%s' (%s)", press, name,
+                              kvp_last_error());
+    int ok = out->ndim == ndim;
+    for (int k = 0; ok && k < ndim; k++) ok = shape[k] < 0 || out->shape[k] == shape[k];
+    if (!ok) {
+        char want[96] = "", got[96] = "";
+        for (int k = 0; k < ndim; k++) {
+            size_t len = strlen(want);
+            if (shape[k] < 0)
+                snprintf(want + len, sizeof want - len, "%s*", k ? ", " : "");
+            else
+                snprintf(want + len, sizeof want - len, "%s%lld", k ? ", " : "",
+                         (long long)shape[k]);
+        }
+        for (int k = 0; k < out->ndim; k++) {
+            size_t len = strlen(got);
+            snprintf(got + len, sizeof got - len, "%s%lld", k ? ", " : "",
+                     (long long)out->shape[k]);
+        }
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s: artefact tensor '%s' has shape [%s], expected [%s]",
+                              press, name, got, want);
+    }
+    return KVP_OK;
+}
+
+float *kvp__tensor_host_f32(const kvp_tensor *t) {
+    size_t count = (size_t)kvp__tensor_count(t);
+    float *f = malloc((count ? count : 1) * sizeof(float));
+    if (f && kvp_convert(t->dtype, t->data, KVP_DTYPE_F32, f, count) != KVP_OK) {
+        free(f);
+        f = NULL;
+    }
+    return f;
+}
+
+kvp_status kvp__artefact_int(const char *press, const kvp_artefact *a, const char *key,
+                             int64_t lo, int64_t hi, int64_t *out) {
+    const char *v = kvp_artefact_metadata(a, key);
+    if (!v)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s: the artefact's metadata has no '%s'", press,
+                              key);
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno || x < lo || x > hi)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG,
+                              "%s: artefact metadata %s = '%s' is not an integer in [%lld, %lld]",
+                              press, key, v, (long long)lo, (long long)hi);
+    *out = x;
+    return KVP_OK;
 }

@@ -141,6 +141,17 @@ kvp_status kvp__forward_run(kvp_context *ctx, const char *press, const kvp_forwa
 kvp_status kvp__forward_tensor(kvp_context *ctx, const char *press, const kvp_tensor *t,
                                const char *what, int ndim, const int64_t *shape,
                                kvp_tensor *out);
+/* Compacts the run's layer by a keep mask built on the host (structural presses: O(Hk n)
+ * bookkeeping), int32 [Hk, n], nonzero = keep. */
+kvp_status kvp__compact_host_mask(const kvp_press_run *run, const int32_t *keep);
+/* Artefact access for check_artefact hooks (errors to the thread's message, naming the press):
+ * a tensor with `ndim` dims of the given shape (-1 = any); its values as a new f32 host array
+ * (free()); an integer metadata value in [lo, hi]. */
+kvp_status kvp__artefact_tensor(const char *press, const kvp_artefact *a, const char *name,
+                                int ndim, const int64_t *shape, kvp_tensor *out);
+float *kvp__tensor_host_f32(const kvp_tensor *t);
+kvp_status kvp__artefact_int(const char *press, const kvp_artefact *a, const char *key,
+                             int64_t lo, int64_t hi, int64_t *out);
 /* Checks that every layer of the cache holds n tokens in every head. */
 kvp_status kvp__cache_all_uniform(kvp_context *ctx, const kvp_cache *cache, const char *press,
                                   int64_t *n);

@@ -590,6 +590,8 @@ typedef struct kvp_forward {
      * the full count in *n_ids. NULL for engines without a tokenizer (KVzip needs one). */
     kvp_status (*tokenize)(void *user_data, const char *text, int32_t *ids, int capacity,
                            int *n_ids);
+    /* The model's RoPE: presses rotate the observed queries with it (and un-rotate keys). */
+    const kvp_rope *rope;
     /* The prompt that was prefilled (KVzip and RestoreKV reconstruct it, KVCompose replays
      * it): n_context_tokens ids, which must equal the cached length of every layer. */
     const int32_t *context_tokens;

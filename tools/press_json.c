@@ -32,6 +32,8 @@ kvp_press *press_from_json(const kvp_json *spec, char *err, size_t err_size) {
             st = kvp_press_set_bool(p, key, (int)v->number);
         } else if (v->kind == KVP_JSON_NUMBER) {
             st = kvp_press_set_float(p, key, v->number);
+        } else if (v->kind == KVP_JSON_STRING) {
+            st = kvp_press_set_choice(p, key, v->string);
         } else {
             snprintf(err, err_size, "press %s: unsupported value for %s", name->string, key);
             kvp_press_destroy(p);

@@ -45,6 +45,22 @@ kvp_status kvp__forward_tensor(kvp_context *ctx, const char *press, const kvp_te
     return KVP_OK;
 }
 
+kvp_status kvp__forward_qk(kvp_context *ctx, const char *press, const kvp_rope *rope,
+                           const float *inv_freq, const kvp_forward_layer *fl, int64_t m,
+                           int d, int Hk, kvp_buffer **q_rot, kvp_tensor *keys, int *Hq) {
+    int64_t qs[3] = {-1, m, d}, ks[3] = {Hk, m, d};
+    kvp_tensor q;
+    KVP_TRY(kvp__forward_tensor(ctx, press, &fl->queries, "queries", 3, qs, &q));
+    KVP_TRY(kvp__forward_tensor(ctx, press, &fl->keys, "keys", 3, ks, keys));
+    if (q.shape[0] % Hk)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                          "%s: %lld observed query heads are not a multiple of the cache's %d kv heads",
+                          press, (long long)q.shape[0], Hk);
+    *Hq = (int)q.shape[0];
+    KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)*Hq * (size_t)m * (size_t)d, q_rot));
+    return kvp__rope_rows(ctx, rope, inv_freq, &q, fl->pos0, 0, *q_rot, 0);
+}
+
 kvp_status kvp__compact_host_mask(const kvp_press_run *run, const int32_t *keep) {
     kvp_buffer *mask;
     KVP_TRY(kvp__mask_alloc(run, run->Hk, &mask));

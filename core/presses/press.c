@@ -139,6 +139,51 @@ kvp_status kvp_press_set_bool(kvp_press *p, const char *name, int value) {
     return set_value(p, name, value ? 1.0 : 0.0, KVP_PARAM_BOOL);
 }
 
+static const char *param_choices(const kvp_press *p, int i) {
+    return p->vt->choices ? p->vt->choices[i] : NULL;
+}
+
+/* Index of `value` among "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *value) {
+    size_t len = strlen(value);
+    int index = 0;
+    for (const char *c = choices; *c; index++) {
+        const char *bar = strchr(c, '|');
+        size_t clen = bar ? (size_t)(bar - c) : strlen(c);
+        if (clen == len && strncmp(c, value, len) == 0) return index;
+        if (!bar) break;
+        c = bar + 1;
+    }
+    return -1;
+}
+
+/* Writes choice `index` of "a|b|c" into out. */
+static void choice_name(const char *choices, int index, char *out, size_t size) {
+    const char *c = choices;
+    for (int i = 0; i < index && c; i++) {
+        c = strchr(c, '|');
+        if (c) c++;
+    }
+    size_t clen = c ? (strchr(c, '|') ? (size_t)(strchr(c, '|') - c) : strlen(c)) : 0;
+    snprintf(out, size, "%.*s", (int)(clen < size ? clen : size - 1), c ? c : "");
+}
+
+kvp_status kvp_press_set_choice(kvp_press *p, const char *name, const char *value) {
+    const kvp_param_info *pi = NULL;
+    int i = 0;
+    KVP_TRY(find_param(p, name, &pi, &i));
+    if (!value) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: value is NULL", p->vt->info.name, name);
+    const char *choices = param_choices(p, i);
+    if (!choices)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is not a choice (it takes a number)",
+                              p->vt->info.name, name);
+    int index = choice_index(choices, value);
+    if (index < 0)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: '%s' is not one of %s", p->vt->info.name,
+                              name, value, choices);
+    return set_value(p, name, index, KVP_PARAM_INT);
+}
+
 kvp_status kvp_press_set_press(kvp_press *p, const char *name, kvp_press *inner) {
     const kvp_param_info *pi = NULL;
     int i = 0;
@@ -202,6 +247,10 @@ static void describe(const kvp_press *p, char *buf, size_t size, size_t *len) {
                 PUT("none");
         } else if (pi->type == KVP_PARAM_BOOL) {
             PUT("%s", p->value[i] ? "true" : "false");
+        } else if (pi->type == KVP_PARAM_INT && param_choices(p, i)) {
+            char cn[64];
+            choice_name(param_choices(p, i), (int)p->value[i], cn, sizeof cn);
+            PUT("%s", cn);
         } else if (pi->type == KVP_PARAM_INT) {
             PUT("%lld", (long long)p->value[i]);
         } else {
@@ -269,6 +318,11 @@ static kvp_status parse_arg(spec_parser *ps, kvp_press *p, int depth) {
         return st;
     }
     const char *start = ps->s + ps->i;
+    if (param_choices(p, idx) && isalpha((unsigned char)*start)) {
+        char value[64];
+        read_ident(ps, value, sizeof value);
+        return kvp_press_set_choice(p, key, value);
+    }
     if (strncmp(start, "true", 4) == 0 || strncmp(start, "True", 4) == 0) {
         ps->i += 4;
         return kvp_press_set_bool(p, key, 1);

@@ -38,6 +38,9 @@ typedef struct kvp_press_run {
 
 typedef struct kvp_press_vtable {
     kvp_press_info info; /* name, summary, kind, needs, params */
+    /* Integer parameters that name a choice: choices[i] = "max|mean" for params[i] (value 0
+     * is "max"), NULL elsewhere; the whole array may be NULL. */
+    const char *const *choices;
     /* Checks the shapes and inputs of a run before anything is computed (optional). */
     kvp_status (*check)(const kvp_press *p, const kvp_press_run *run);
     /* Scores [Hk, n] f32 in a scratch buffer; higher = keep. NULL: no score. */
@@ -152,6 +155,24 @@ kvp_status kvp__artefact_tensor(const char *press, const kvp_artefact *a, const 
 float *kvp__tensor_host_f32(const kvp_tensor *t);
 kvp_status kvp__artefact_int(const char *press, const kvp_artefact *a, const char *key,
                              int64_t lo, int64_t hi, int64_t *out);
+/* The queries and keys of an observed layer, ready for PASS_SCORE: q_rot f32 [Hq, m, d]
+ * (rotated with the model's RoPE at the pass's positions) in scratch, and the keys [Hk, m, d]
+ * as a device tensor. Checks m, d and Hk against the pass and the cache. */
+kvp_status kvp__forward_qk(kvp_context *ctx, const char *press, const kvp_rope *rope,
+                           const float *inv_freq, const kvp_forward_layer *fl, int64_t m,
+                           int d, int Hk, kvp_buffer **q_rot, kvp_tensor *keys, int *Hq);
+
+/* KVzip's scoring (context reconstruction through the engine) and selection (kvzip.c), shared
+ * with RestoreKV, whose restore tokens (when `restore` is set) are appended through the
+ * adapter before the selection and are always kept. */
+typedef struct kvp_kvzip_restore {
+    const float *embeddings; /* [n, hidden_size] */
+    int n;
+    const kvp_artefact *adapter;
+} kvp_kvzip_restore;
+kvp_status kvp__kvzip_compress_all(kvp_press *p, kvp_context *ctx, kvp_cache *cache,
+                                   const kvp_forward *fwd, const kvp_kvzip_restore *restore);
+
 /* Checks that every layer of the cache holds n tokens in every head. */
 kvp_status kvp__cache_all_uniform(kvp_context *ctx, const kvp_cache *cache, const char *press,
                                   int64_t *n);

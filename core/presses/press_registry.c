@@ -4,7 +4,7 @@
 #define PRESSES(X)                                                                           \
     X(knorm) X(random) X(streaming_llm) X(snapkv) X(pyramidkv) X(tova) X(observed_attention) \
         X(expected_attention) X(keydiff) X(lagkv) X(criticalkv) X(adakv) X(chunkkv) X(decoding) \
-        X(simlayerkv) X(duo_attention)
+        X(simlayerkv) X(duo_attention) X(fastkvzip) X(kvzip) X(restorekv) X(kvcompose)
 
 #define DECLARE(name) extern const kvp_press_vtable kvp_press_##name;
 PRESSES(DECLARE)

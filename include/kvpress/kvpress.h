@@ -396,7 +396,7 @@ typedef struct kvp_param_info {
     double default_value;   /* unused for KVP_PARAM_PRESS */
     double min_value, max_value;
     int max_exclusive;      /* 1: value must be < max_value */
-    const char *help;
+    const char *help;       /* for a choice (kvp_press_set_choice) it lists the names */
 } kvp_param_info;
 
 typedef enum kvp_press_kind {
@@ -445,6 +445,10 @@ KVP_API const kvp_press_info *kvp_press_get_info(const kvp_press *press);
 KVP_API kvp_status kvp_press_set_int(kvp_press *press, const char *name, int64_t value);
 KVP_API kvp_status kvp_press_set_float(kvp_press *press, const char *name, double value);
 KVP_API kvp_status kvp_press_set_bool(kvp_press *press, const char *name, int value);
+/* Sets an integer parameter that names a choice by the choice's name (KVCompose's
+ * agg_task="mean" is 1; the parameter's help lists the names in order); specifications
+ * accept the names too. */
+KVP_API kvp_status kvp_press_set_choice(kvp_press *press, const char *name, const char *value);
 /* Sets a press-valued parameter ("press"); on success the wrapper owns `inner`. */
 KVP_API kvp_status kvp_press_set_press(kvp_press *press, const char *name, kvp_press *inner);
 /* Reads a numeric parameter (ints and bools come back as doubles). */
@@ -542,6 +546,8 @@ typedef struct kvp_forward_layer {
     kvp_tensor keys;        /* POST-RoPE keys [n_kv_heads, tokens, head_dim], as cached */
     kvp_tensor values;      /* [n_kv_heads, tokens, head_dim] */
     kvp_tensor hidden;      /* attention input [tokens, hidden_size] (after the input norm) */
+    kvp_tensor wo;          /* the layer's output projection [hidden_size, n_heads * head_dim]
+                               (row = output feature), for KVzip+ */
 } kvp_forward_layer;
 
 /* Called by the engine once per layer, in layer order, during a pass. A non-OK status
@@ -586,8 +592,9 @@ typedef struct kvp_forward {
      * error. Other errors: any status, with a message in err (err_size bytes). */
     kvp_status (*run)(void *user_data, const kvp_forward_pass *pass, char *err,
                       size_t err_size);
-    /* Token ids of a text, with no special tokens added. Writes at most `capacity` ids and
-     * the full count in *n_ids. NULL for engines without a tokenizer (KVzip needs one). */
+    /* Token ids of a text, with no special tokens added. Writes at most `capacity` ids (ids
+     * may be NULL when capacity is 0) and the full count in *n_ids. NULL for engines without
+     * a tokenizer (KVzip needs one). */
     kvp_status (*tokenize)(void *user_data, const char *text, int32_t *ids, int capacity,
                            int *n_ids);
     /* The model's RoPE: presses rotate the observed queries with it (and un-rotate keys). */

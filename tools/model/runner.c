@@ -246,11 +246,19 @@ static int project(llama_runner *r, int l, const char *proj, float *y, const flo
                 kvp_convert(B.dtype, B.data, KVP_DTYPE_F32, Bf, (size_t)out * rank) != KVP_OK))
         rc = -1;
     float scale = (float)(alpha / rank);
+    /* Adapters come in Hugging Face's layout, whose W_q and W_k rows pair RoPE channels
+     * (i, i + d/2); weights with interleaved pairs (2i, 2i+1) take B's rows accordingly. */
+    int hd = r->model->cfg.head_dim;
+    int permute = (proj[0] == 'q' || proj[0] == 'k') && !proj[1] &&
+                  r->model->cfg.rope_layout == KVP_ROPE_INTERLEAVED;
     for (int tok = 0; !rc && tok < n; tok++) {
         const float *xt = x + (size_t)tok * in;
         float *yt = y + (size_t)tok * out;
         for (int k = 0; k < rank; k++) t[k] = dot(Af + (size_t)k * in, xt, in);
-        for (int o = 0; o < out; o++) yt[o] += scale * dot(Bf + (size_t)o * rank, t, rank);
+        for (int o = 0; o < out; o++) {
+            int c = o % hd, row = permute ? o - c + (c & 1) * (hd / 2) + c / 2 : o;
+            yt[o] += scale * dot(Bf + (size_t)row * rank, t, rank);
+        }
     }
     if (rc) snprintf(err, err_size, "runner: out of memory for the adapter of layer %d", l);
     free(Af);
@@ -358,7 +366,8 @@ static int attention(llama_runner *r, int l, int n, kvp_press *press, char *err,
     /* A press's extra pass watches every layer (kvp_forward_layer). */
     if (r->pass && r->pass->observe) {
         kvp_forward_layer fl = {.layer = l, .pos0 = r->pos, .queries = q, .keys = k, .values = v,
-                                .hidden = kvp_tensor_host(KVP_DTYPE_F32, r->xb, 2, n, D, 1)};
+                                .hidden = kvp_tensor_host(KVP_DTYPE_F32, r->xb, 2, n, D, 1),
+                                .wo = kvp_tensor_host(KVP_DTYPE_F32, (void *)L->wo, 2, D, Hq * hd, 1)};
         r->pass_status = r->pass->observe(r->pass->observer, &fl);
         if (r->pass_status != KVP_OK) {
             snprintf(err, err_size, "the press's observer stopped the pass at layer %d", l);

@@ -5,7 +5,13 @@
  *    tol = 1e-5 max|ref| + 1e-3 |b|; kept tokens need ref >= b - tol, evicted ref <= b + tol;
  *    without reference scores the sets must be identical;
  *  - masks (head-wise): the same rule over the whole layer with the wrapped press's reference
- *    scores, or, where those are not given, at least 99% of the kept positions agree. */
+ *    scores, or, where those are not given, at least 99% of the kept positions agree.
+ *
+ * Extensions (tests/golden/README.md): a press.json may name an "artefact" (safetensors beside
+ * it) to give the press; presses that select across layers run on a cache of every layer of
+ * the window (the sibling layers' inputs) with kvp_compress on each and kvp_compress_all; presses
+ * that run the model ("model": {"file", "tokenizer"} in press.json, found in --models DIR) prefill
+ * the case's context_tokens.npy through the reference runner, which lends them its model. */
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -13,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "core/json.h"
+#include "model/runner.h"
 #include "npy.h"
 #include "press_json.h"
 #include "tool.h"
@@ -152,8 +159,168 @@ static int check_sets_by_scores(const float *ref, const unsigned char *mine, int
     return ok;
 }
 
+/* A press that needs more than its own layer's inputs. */
+static int model_wide(const kvp_press *press) {
+    return (kvp_press_get_info(press)->needs & (KVP_NEED_ALL_LAYERS | KVP_NEED_FORWARD)) != 0;
+}
+
+/* kept[j * n + t] for the layer `layer` of a cache; lengths per head. */
+static int read_kept(const kvp_cache *cache, int layer, int Hk, int64_t n, unsigned char *mine,
+                     int64_t *lengths, char *why, size_t why_size) {
+    int32_t *positions = malloc((size_t)(n + 64) * sizeof(int32_t));
+    if (!positions || kvp_cache_get_lengths(cache, layer, lengths) != KVP_OK) {
+        free(positions);
+        snprintf(why, why_size, "cannot read the compressed cache");
+        return -1;
+    }
+    for (int j = 0; j < Hk; j++) {
+        if (lengths[j] > n + 64 || kvp_cache_read(cache, layer, j, NULL, NULL, positions) != KVP_OK) {
+            free(positions);
+            snprintf(why, why_size, "head %d holds %lld entries", j, (long long)lengths[j]);
+            return -1;
+        }
+        for (int64_t t = 0; t < lengths[j]; t++)
+            if (positions[t] >= 0 && positions[t] < n) mine[(size_t)j * n + positions[t]] = 1;
+    }
+    free(positions);
+    return 0;
+}
+
+/* Every layer of the window from the sibling folders' inputs, each compressed (phase 1) with
+ * its own inputs, then kvp_compress_all. */
+static int run_all_layers(kvp_context *ctx, kvp_press *press, const char *dir,
+                          const layer_inputs *li, const kvp_rope *rope, unsigned char *mine,
+                          int64_t *lengths, char *why, size_t why_size) {
+    int64_t n = li->keys.shape[1];
+    kvp_cache_options co = {.n_layers = li->n_layers, .n_kv_heads = li->n_kv_heads,
+                            .head_dim = li->head_dim, .capacity = n, .dtype = KVP_DTYPE_F32};
+    kvp_cache *cache = NULL;
+    kvp_status st = kvp_cache_create(ctx, &co, &cache);
+    int rc = -1;
+    for (int l = 0; st == KVP_OK && l < li->n_layers; l++) {
+        char sib[4200], err[512] = "";
+        snprintf(sib, sizeof sib, "%s/../../layer%d/%s", dir, l, strrchr(dir, '/') + 1);
+        layer_inputs other;
+        if (load_inputs(sib, &other, err, sizeof err)) {
+            snprintf(why, why_size, "layer %d: %s", l, err);
+            inputs_free(&other);
+            kvp_cache_destroy(cache);
+            return -1;
+        }
+        kvp_tensor kt = kvp_tensor_host(KVP_DTYPE_F32, other.keys.data, 3, other.n_kv_heads, n, other.head_dim);
+        kvp_tensor vt = kvp_tensor_host(KVP_DTYPE_F32, other.values.data, 3, other.n_kv_heads, n, other.head_dim);
+        kvp_tensor qt = kvp_tensor_host(KVP_DTYPE_F32, other.queries.data, 3, other.n_heads,
+                                        other.queries.shape[1], other.head_dim);
+        kvp_tensor ht = kvp_tensor_host(KVP_DTYPE_F32, other.hidden.data, 2, other.hidden.shape[0],
+                                        other.hidden.shape[1], 1);
+        kvp_tensor wt = kvp_tensor_host(KVP_DTYPE_F32, other.wo.data, 2, other.wo.shape[0],
+                                        other.wo.shape[1], 1);
+        kvp_inputs *in = NULL;
+        st = kvp_cache_append(cache, l, &kt, &vt, 0);
+        if (!st) st = kvp_inputs_create(ctx, &in);
+        if (!st) st = kvp_inputs_set_queries(in, &qt, 0);
+        if (!st) st = kvp_inputs_set_hidden(in, &ht, 0);
+        if (!st) st = kvp_inputs_set_wo(in, &wt);
+        if (!st) st = kvp_inputs_set_rope(in, rope);
+        if (!st) st = kvp_compress(ctx, press, cache, l, in);
+        kvp_inputs_destroy(in);
+        inputs_free(&other);
+    }
+    if (!st) st = kvp_compress_all(ctx, press, cache, NULL);
+    if (st)
+        snprintf(why, why_size, "compress: %s: %s", kvp_status_name(st), kvp_context_last_error(ctx));
+    else
+        rc = read_kept(cache, li->layer, li->n_kv_heads, n, mine, lengths, why, why_size);
+    kvp_cache_destroy(cache);
+    return rc;
+}
+
+/* The window's prompt prefilled through the reference runner with the press, which runs the
+ * model through it (kvp_forward); KVzip's prompt tokens are checked against the C tokenizer. */
+static int run_with_model(kvp_context *ctx, kvp_press *press, const kvp_json *spec,
+                          const char *dir, const char *models, const layer_inputs *li,
+                          unsigned char *mine, int64_t *lengths, char *why, size_t why_size) {
+    const kvp_json *m = kvp__json_get(spec, "model");
+    const kvp_json *file = m ? kvp__json_get(m, "file") : NULL, *tokf = m ? kvp__json_get(m, "tokenizer") : NULL;
+    if (!file || file->kind != KVP_JSON_STRING || !tokf || tokf->kind != KVP_JSON_STRING) {
+        snprintf(why, why_size, "press.json names no model {\"file\", \"tokenizer\"}");
+        return -1;
+    }
+    if (!models) {
+        snprintf(why, why_size, "%s runs the model: give the models' folder with --models",
+                 kvp_press_get_info(press)->name);
+        return -1;
+    }
+    char path[4200], tpath[4200], err[512] = "";
+    snprintf(path, sizeof path, "%s/%s", models, file->string);
+    snprintf(tpath, sizeof tpath, "%s/%s", models, tokf->string);
+    llama_model *model = NULL;
+    tokenizer *tok = NULL;
+    llama_runner *r = NULL;
+    npy_array ids = {0};
+    kvp_json *fj = NULL;
+    int32_t *got = NULL;
+    int rc = -1;
+    snprintf(err, sizeof err, "%s/context_tokens.npy", dir);
+    char e2[512] = "";
+    if (npy_load(err, &ids, e2, sizeof e2) || ids.type != NPY_I32 || ids.ndim != 1) {
+        snprintf(why, why_size, "context_tokens.npy: %s", e2[0] ? e2 : "expected int32 [n]");
+        goto done;
+    }
+    err[0] = 0;
+    if (llama_model_load(path, &model, err, sizeof err) ||
+        tokenizer_load_llama2c_file(tpath, model->cfg.vocab_size, &tok, err, sizeof err)) {
+        snprintf(why, why_size, "%s", err);
+        goto done;
+    }
+    /* the reference's prompts came from a Python port of the same tokenizer */
+    snprintf(path, sizeof path, "%s/forward.json", dir);
+    FILE *probe = fopen(path, "r");
+    if (probe) {
+        fclose(probe);
+        fj = kvp__json_parse_file(path, err, sizeof err);
+        const kvp_json *pt = fj ? kvp__json_get(fj, "prompt_tokens") : NULL;
+        int n_got = 0;
+        if (!pt || pt->kind != KVP_JSON_ARRAY ||
+            tokenizer_encode(tok, "\n\nRepeat the previous context exactly.", 0, 0, &got, &n_got, err,
+                             sizeof err)) {
+            snprintf(why, why_size, "forward.json: %s", err[0] ? err : "no prompt_tokens");
+            goto done;
+        }
+        int same = n_got == pt->count;
+        for (int i = 0; same && i < n_got; i++) same = (int)pt->items[i]->number == got[i];
+        if (!same) {
+            snprintf(why, why_size, "the C tokenizer does not give the reference's prompt tokens");
+            goto done;
+        }
+    }
+    llama_runner_options o;
+    llama_runner_options_init(&o);
+    o.capacity = ids.shape[0];
+    if (llama_runner_create(model, ctx, &o, &r, err, sizeof err)) {
+        snprintf(why, why_size, "%s", err);
+        goto done;
+    }
+    llama_runner_set_tokenizer(r, tok);
+    if (llama_forward(r, ids.data, (int)ids.shape[0], press, LLAMA_LOGITS_NONE, NULL, err, sizeof err)) {
+        snprintf(why, why_size, "%s", err);
+        goto done;
+    }
+    rc = read_kept(llama_runner_cache(r), li->layer, li->n_kv_heads, li->keys.shape[1], mine,
+                   lengths, why, why_size);
+done:
+    free(got);
+    kvp__json_free(fj);
+    npy_free(&ids);
+    llama_runner_free(r);
+    tokenizer_free(tok);
+    llama_model_free(model);
+    return rc;
+}
+
 /* Runs one case; returns 1 when it passes, with the reason in why otherwise. */
-static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_size) {
+static int run_case(kvp_context *ctx, const char *dir, const char *models, char *why,
+                    size_t why_size) {
     char path[4200], err[512] = "";
     snprintf(path, sizeof path, "%s/press.json", dir);
     kvp_json *spec = kvp__json_parse_file(path, err, sizeof err);
@@ -162,9 +329,23 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
         return 0;
     }
     kvp_press *press = press_from_json(spec, err, sizeof err);
-    kvp__json_free(spec);
+    kvp_artefact *artefact = NULL;
+    const kvp_json *art = kvp__json_get(spec, "artefact");
+    if (press && art && art->kind == KVP_JSON_STRING) {
+        snprintf(path, sizeof path, "%s/%s", dir, art->string);
+        kvp_status ast = kvp_artefact_load(path, &artefact);
+        if (ast == KVP_OK) ast = kvp_press_set_artefact(press, artefact);
+        if (ast != KVP_OK) {
+            snprintf(why, why_size, "artefact %s: %s", art->string, kvp_last_error());
+            kvp_press_destroy(press);
+            kvp_artefact_destroy(artefact);
+            kvp__json_free(spec);
+            return 0;
+        }
+    }
     if (!press) {
         snprintf(why, why_size, "%s", err);
+        kvp__json_free(spec);
         return 0;
     }
     layer_inputs li;
@@ -216,12 +397,16 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
     }
     snprintf(path, sizeof path, "%s/scores.npy", dir);
     int has_scores = is_file(path);
+    int wide = model_wide(press), forward = (kvp_press_get_info(press)->needs & KVP_NEED_FORWARD) != 0;
     if (has_scores) {
         if (npy_load(path, &ref_scores, err, sizeof err) || ref_scores.type != NPY_F32 ||
             ref_scores.count != (int64_t)count) {
             snprintf(why, why_size, "scores.npy: %s", err[0] ? err : "unexpected shape or type");
             goto done;
         }
+    }
+    /* presses that run the model score inside kvp_compress_all: only their kept sets compare */
+    if (has_scores && !forward) {
         st = kvp_press_score(ctx, press, cache, li.layer, in, scores);
         if (st) {
             snprintf(why, why_size, "score: %s: %s", kvp_status_name(st), kvp_context_last_error(ctx));
@@ -241,19 +426,19 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
             }
         }
     }
-    st = kvp_compress(ctx, press, cache, li.layer, in);
-    if (st) {
-        snprintf(why, why_size, "compress: %s: %s", kvp_status_name(st), kvp_context_last_error(ctx));
-        goto done;
-    }
     int64_t lengths[256];
-    int32_t *positions = malloc((size_t)n * sizeof(int32_t));
-    kvp_cache_get_lengths(cache, li.layer, lengths);
-    for (int j = 0; positions && j < Hk; j++) {
-        kvp_cache_read(cache, li.layer, j, NULL, NULL, positions);
-        for (int64_t t = 0; t < lengths[j]; t++) mine[(size_t)j * n + positions[t]] = 1;
+    if (forward) {
+        if (run_with_model(ctx, press, spec, dir, models, &li, mine, lengths, why, why_size)) goto done;
+    } else if (wide) {
+        if (run_all_layers(ctx, press, dir, &li, &rope, mine, lengths, why, why_size)) goto done;
+    } else {
+        st = kvp_compress(ctx, press, cache, li.layer, in);
+        if (st) {
+            snprintf(why, why_size, "compress: %s: %s", kvp_status_name(st), kvp_context_last_error(ctx));
+            goto done;
+        }
+        if (read_kept(cache, li.layer, Hk, n, mine, lengths, why, why_size)) goto done;
     }
-    free(positions);
 
     snprintf(path, sizeof path, "%s/kept.npy", dir);
     if (is_file(path)) {
@@ -324,19 +509,24 @@ done:
     kvp_cache_destroy(cache);
     inputs_free(&li);
     kvp_press_destroy(press);
+    kvp_artefact_destroy(artefact);
+    kvp__json_free(spec);
     return pass;
 }
 
 static void verify_usage(void) {
-    fprintf(stderr, "usage: kvpress-tool verify DIR [--backend NAME|all] [-v]\n");
+    fprintf(stderr, "usage: kvpress-tool verify DIR [--backend NAME|all] [--models DIR] [-v]\n"
+                    "  --models: where the models named by cases that run the model are\n");
 }
 
 int tool_verify(int argc, char **argv) {
-    const char *dir = NULL, *backend = "cpu";
+    const char *dir = NULL, *backend = "cpu", *models = NULL;
     int verbose = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc)
             backend = argv[++i];
+        else if (!strcmp(argv[i], "--models") && i + 1 < argc)
+            models = argv[++i];
         else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
             verbose = 1;
         else if (argv[i][0] != '-' && !dir)
@@ -376,7 +566,7 @@ int tool_verify(int argc, char **argv) {
             char why[1024] = "";
             const char *rel = cases.paths[c] + strlen(dir);
             while (*rel == '/') rel++;
-            if (run_case(ctx, cases.paths[c], why, sizeof why)) {
+            if (run_case(ctx, cases.paths[c], models, why, sizeof why)) {
                 pass++;
                 if (verbose) printf("[%s] PASS %s\n", names[k], rel);
             } else {

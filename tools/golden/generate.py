@@ -30,6 +30,9 @@ import sys
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_presses  # noqa: E402  (presses that need artefacts, all layers or extra passes)
+
 
 # ---- the model ---------------------------------------------------------------------------------
 
@@ -202,6 +205,15 @@ def run_case(press, spec, layer, attentions):
     return result
 
 
+def case_spec(case):
+    """press.json: the press, plus the artefact it reads (one file per artefact configuration
+    in <out>/artefacts/, named relative to the case folder <out>/<window>/<layer>/<case>)."""
+    spec = dict(case["press"])
+    if "artefact" in case:
+        spec["artefact"] = "../../../artefacts/" + model_presses.artefact_name(case)
+    return spec
+
+
 def write_inputs(path, layer, model, l, n_tokens):
     module, hidden, keys, values = (layer[k] for k in ("module", "hidden", "keys", "values"))
     os.makedirs(path, exist_ok=True)
@@ -229,6 +241,10 @@ def main():
     ap.add_argument("--theta", type=float, default=10000.0)
     ap.add_argument("--cases", required=True, help="JSON list of cases")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--tokenizer", help="llama2.c tokenizer (KVzip's prompts; default: "
+                    "tok512.bin beside the model)")
+    ap.add_argument("--manifest", default="manifest.json",
+                    help="name of the case list written into --out")
     args = ap.parse_args()
     torch.manual_seed(42)
     cfg, w = load_llama2c(args.model)
@@ -250,7 +266,12 @@ def main():
                                         layer["kwargs"]).detach()
             for case in cases:
                 spec = case["press"]
+                if spec["press"] in model_presses.MODEL_PRESSES:
+                    continue  # below, once for all layers
                 press = make_press(spec)
+                d = os.path.join(base, case["name"])
+                if spec["press"] == "duo_attention":
+                    model_presses.duo_attention_setup(press, case, cfg, args.out)
                 press.post_init_from_model(model)
                 attentions = probs if spec["press"] == "observed_attention" else None
                 try:
@@ -258,16 +279,39 @@ def main():
                 except Exception as e:  # kvpress itself fails on some settings: record it
                     print(f"w{wi}/layer{l}/{case['name']}: kvpress failed: {e}", file=sys.stderr)
                     continue
-                d = os.path.join(base, case["name"])
                 os.makedirs(d, exist_ok=True)
+                json.dump(case_spec(case), open(os.path.join(d, "press.json"), "w"), indent=1)
+                for key, arr in res.items():
+                    np.save(os.path.join(d, key + ".npy"), arr)
+                manifest.append(f"w{wi}/layer{l}/{case['name']}")
+        for case in cases:
+            if case["press"]["press"] not in model_presses.MODEL_PRESSES:
+                continue
+            dirs = [os.path.join(args.out, f"w{wi}", f"layer{l}", case["name"])
+                    for l in range(cfg["n_layers"])]
+            for d in dirs:
+                os.makedirs(d, exist_ok=True)
+            tok_path = args.tokenizer or os.path.join(os.path.dirname(args.model), "tok512.bin")
+            try:
+                results, extra = model_presses.run_model_case(model, cfg, tokens, case, args.out,
+                                                              tok_path, cap.layers)
+            except Exception as e:
+                print(f"w{wi}/{case['name']}: kvpress failed: {e}", file=sys.stderr)
+                continue
+            for l, (d, res) in enumerate(zip(dirs, results)):
+                spec = case_spec(case)
+                if spec["press"] in ("kvzip", "restorekv", "kvcompose"):
+                    spec["model"] = {"file": os.path.basename(args.model),
+                                     "tokenizer": os.path.basename(tok_path)}
                 json.dump(spec, open(os.path.join(d, "press.json"), "w"), indent=1)
                 for key, arr in res.items():
                     np.save(os.path.join(d, key + ".npy"), arr)
+                model_presses.write_case_extras(d, case, extra, tokens)
                 manifest.append(f"w{wi}/layer{l}/{case['name']}")
     import kvpress
     json.dump({"generator": f"kvpress {getattr(kvpress, '__version__', '?')} with torch "
                             f"{torch.__version__}", "model": os.path.basename(args.model),
-               "cases": manifest}, open(os.path.join(args.out, "manifest.json"), "w"), indent=1)
+               "cases": manifest}, open(os.path.join(args.out, args.manifest), "w"), indent=1)
     print(f"{len(manifest)} cases written to {args.out}")
 
 

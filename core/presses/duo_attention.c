@@ -279,7 +279,7 @@ static kvp_status rope_with_table(duo_observer *o, const kvp_tensor *x, int inve
     free(cs);
     KVP_TRY(st);
     KVP_TRY(kvp__scratch(o->ctx, sizeof(float) * (size_t)H * (size_t)m * (size_t)d, out));
-    kvp_p_rope p = {.H = H, .m = m, .d = d, .r0 = 0, .layout = (int)o->rope->layout,
+    kvp_p_rope p = {.H = H, .m = m, .d = d, .r0 = 0, .rope_layout = (int)o->rope->layout,
                     .dtype = (int)x->dtype};
     return KVP_RUN(o->ctx, ROPE, &p, KVP_BO(x->buffer, x->offset), KVP_B(tb), KVP_B(*out));
 }

@@ -105,14 +105,14 @@ kvp_status kvp__kvzip_select(kvp_context *ctx, kvp_cache *cache, kvp_buffer *sco
         for (int l = 0; l < L; l++) {
             size_t off = sizeof(int32_t) * (size_t)l * (size_t)Hk * (size_t)stride;
             kvp_p_topk p = {.H = Hk, .n = (int)stride, .k = (int)(Hk * stride - pruned),
-                            .global = 1};
+                            .global_mode = 1};
             KVP_TRY(KVP_RUN(ctx, TOPK, &p, KVP_BO(scores, off), KVP_BO(mask, off)));
         }
     } else {
         /* int(score_val.numel() * r): the lowest of all layers go */
         int64_t pruned = (int64_t)((double)(rows * n_ctx) * ratio);
         kvp_p_topk p = {.H = (int)rows, .n = (int)stride, .k = (int)(rows * stride - pruned),
-                        .global = 1};
+                        .global_mode = 1};
         KVP_TRY(KVP_RUN(ctx, TOPK, &p, KVP_B(scores), KVP_B(mask)));
     }
     return kvp__cache_compact_layers(ctx, cache, mask, stride);

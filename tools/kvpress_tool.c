@@ -28,12 +28,15 @@ static void usage(FILE *f) {
 static int tool_presses(void) {
     for (int i = 0; i < kvp_press_list_count(); i++) {
         const kvp_press_info *pi = kvp_press_list_get(i);
-        static const char *kinds[] = {"scorer", "wrapper", "head-wise", "decoding"};
+        static const char *kinds[] = {"scorer", "wrapper", "head-wise", "decoding", "structural"};
         printf("%-20s %-9s %s\n", pi->name, kinds[pi->kind], pi->summary);
         for (int k = 0; k < pi->n_params; k++) {
             const kvp_param_info *p = &pi->params[k];
             if (p->type == KVP_PARAM_PRESS)
                 printf("    %-22s press   %s\n", p->name, p->help);
+            else if (p->type == KVP_PARAM_CHOICE)
+                printf("    %-22s choice  %s (one of %s; default choice %d)\n", p->name, p->help,
+                       kvp_param_choices(pi, k), (int)p->default_value);
             else
                 printf("    %-22s %-7s %s (default %g)\n", p->name,
                        p->type == KVP_PARAM_INT ? "int" : p->type == KVP_PARAM_BOOL ? "bool" : "float",

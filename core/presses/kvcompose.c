@@ -253,21 +253,18 @@ static const kvp_param_info kvc_params[] = {
     {"structured", KVP_PARAM_BOOL, 1, 0, 1, 0,
      "every head of a layer keeps the same number of tokens (else head-wise budgets)"},
     KVP_PARAM_RATIO,
-    {"agg_task", KVP_PARAM_INT, AGG_MAX, 0, 1, 0,
-     "reduction over the replay's rows: max (0) or mean (1)"},
-    {"agg_group", KVP_PARAM_INT, AGG_MEAN, 0, 1, 0,
-     "reduction over the query heads of a kv head: max (0) or mean (1)"},
-    {"agg_head", KVP_PARAM_INT, AGG_MEAN, 0, 1, 0,
-     "reduction over the heads of a layer for its budget: max (0) or mean (1)"},
+    {"agg_task", KVP_PARAM_CHOICE, AGG_MAX, 0, 1, 0,
+     "reduction over the replay's rows"},
+    {"agg_group", KVP_PARAM_CHOICE, AGG_MEAN, 0, 1, 0,
+     "reduction over the query heads of a kv head"},
+    {"agg_head", KVP_PARAM_CHOICE, AGG_MEAN, 0, 1, 0,
+     "reduction over the heads of a layer for its budget"},
     {"add_v_norm", KVP_PARAM_BOOL, 0, 0, 1, 0, "multiply the scores by the value norms"},
     {"add_mean_across_heads", KVP_PARAM_BOOL, 1, 0, 1, 0,
      "add the mean score over the layer's heads"},
     {"keep_token_lower_bound", KVP_PARAM_INT, 0, 0, 1e9, 0,
      "tokens every layer (and head) keeps at least"},
 };
-
-static const char *const kvc_choices[] = {NULL, NULL, "max|mean", "max|mean", "max|mean",
-                                          NULL, NULL, NULL};
 
 const kvp_press_vtable kvp_press_kvcompose = {
     .info = {.name = "kvcompose",
@@ -277,7 +274,7 @@ const kvp_press_vtable kvp_press_kvcompose = {
              .needs = KVP_NEED_FORWARD | KVP_NEED_ALL_LAYERS,
              .n_params = KVP_COUNT(kvc_params),
              .params = kvc_params},
-    .choices = kvc_choices,
+    .choices = {[2] = "max|mean", [3] = "max|mean", [4] = "max|mean"},
     .compress = kvc_record,
     .compress_all = kvc_compress_all,
 };

@@ -18,6 +18,15 @@ const kvp_press_info *kvp_press_list_get(int index) {
     return &kvp__press_registry[index]->info;
 }
 
+const char *kvp_param_choices(const kvp_press_info *info, int param) {
+    if (!info || param < 0 || param >= info->n_params) return NULL;
+    if (info->params[param].type != KVP_PARAM_CHOICE) return NULL;
+    /* Every kvp_press_info is the first member of its press's vtable. */
+    for (int k = 0; k < kvp__press_registry_count; k++)
+        if (&kvp__press_registry[k]->info == info) return kvp__press_registry[k]->choices[param];
+    return NULL;
+}
+
 int64_t kvp_n_keep(int64_t n, double ratio) {
     /* int(n * (1 - r)) in double, in this order (PRESSES.md 5.2). */
     double keep = (double)n * (1.0 - ratio);
@@ -118,7 +127,7 @@ static kvp_status set_value(kvp_press *p, const char *name, double v, kvp_param_
     if (pi->type == KVP_PARAM_BOOL && v != 0 && v != 1)
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is a boolean (0 or 1), got %g", pn, name,
                               v);
-    if (pi->type == KVP_PARAM_INT && v != floor(v))
+    if ((pi->type == KVP_PARAM_INT || pi->type == KVP_PARAM_CHOICE) && v != floor(v))
         return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is an integer, got %g", pn, name, v);
     /* A default of -1 means "inherit" (wrappers: the inner press's ratio); -1 may be set back. */
     int inherit = v == -1 && pi->default_value == -1;
@@ -139,49 +148,41 @@ kvp_status kvp_press_set_bool(kvp_press *p, const char *name, int value) {
     return set_value(p, name, value ? 1.0 : 0.0, KVP_PARAM_BOOL);
 }
 
-static const char *param_choices(const kvp_press *p, int i) {
-    return p->vt->choices ? p->vt->choices[i] : NULL;
-}
-
-/* Index of `value` among "a|b|c", or -1. */
-static int choice_index(const char *choices, const char *value) {
-    size_t len = strlen(value);
-    int index = 0;
-    for (const char *c = choices; *c; index++) {
-        const char *bar = strchr(c, '|');
-        size_t clen = bar ? (size_t)(bar - c) : strlen(c);
-        if (clen == len && strncmp(c, value, len) == 0) return index;
-        if (!bar) break;
-        c = bar + 1;
-    }
-    return -1;
-}
-
-/* Writes choice `index` of "a|b|c" into out. */
-static void choice_name(const char *choices, int index, char *out, size_t size) {
-    const char *c = choices;
+/* The '|'-separated names of a choice parameter: the index-th into out ("" past the end). */
+static int choice_name(const char *choices, int index, char *out, size_t size) {
+    const char *c = choices ? choices : "";
     for (int i = 0; i < index && c; i++) {
         c = strchr(c, '|');
         if (c) c++;
     }
-    size_t clen = c ? (strchr(c, '|') ? (size_t)(strchr(c, '|') - c) : strlen(c)) : 0;
-    snprintf(out, size, "%.*s", (int)(clen < size ? clen : size - 1), c ? c : "");
+    size_t len = c ? strcspn(c, "|") : 0;
+    if (!c || len == 0 || len >= size) {
+        if (size) out[0] = 0;
+        return 0;
+    }
+    memcpy(out, c, len);
+    out[len] = 0;
+    return 1;
 }
 
-kvp_status kvp_press_set_choice(kvp_press *p, const char *name, const char *value) {
+kvp_status kvp_press_set_choice(kvp_press *p, const char *name, const char *choice) {
     const kvp_param_info *pi = NULL;
     int i = 0;
     KVP_TRY(find_param(p, name, &pi, &i));
-    if (!value) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: value is NULL", p->vt->info.name, name);
-    const char *choices = param_choices(p, i);
-    if (!choices)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is not a choice (it takes a number)",
+    if (pi->type != KVP_PARAM_CHOICE)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s is not a choice parameter",
                               p->vt->info.name, name);
-    int index = choice_index(choices, value);
-    if (index < 0)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: '%s' is not one of %s", p->vt->info.name,
-                              name, value, choices);
-    return set_value(p, name, index, KVP_PARAM_INT);
+    if (!choice)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: choice is NULL", p->vt->info.name, name);
+    char buf[64];
+    const char *choices = p->vt->choices[i];
+    for (int k = 0; choice_name(choices, k, buf, sizeof buf); k++)
+        if (strcmp(buf, choice) == 0) {
+            p->value[i] = k;
+            return KVP_OK;
+        }
+    return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s.%s: '%s' is not one of %s", p->vt->info.name,
+                          name, choice, choices ? choices : "(none)");
 }
 
 kvp_status kvp_press_set_press(kvp_press *p, const char *name, kvp_press *inner) {
@@ -247,10 +248,10 @@ static void describe(const kvp_press *p, char *buf, size_t size, size_t *len) {
                 PUT("none");
         } else if (pi->type == KVP_PARAM_BOOL) {
             PUT("%s", p->value[i] ? "true" : "false");
-        } else if (pi->type == KVP_PARAM_INT && param_choices(p, i)) {
-            char cn[64];
-            choice_name(param_choices(p, i), (int)p->value[i], cn, sizeof cn);
-            PUT("%s", cn);
+        } else if (pi->type == KVP_PARAM_CHOICE) {
+            char name[64];
+            choice_name(p->vt->choices[i], (int)p->value[i], name, sizeof name);
+            PUT("%s", name);
         } else if (pi->type == KVP_PARAM_INT) {
             PUT("%lld", (long long)p->value[i]);
         } else {
@@ -318,9 +319,25 @@ static kvp_status parse_arg(spec_parser *ps, kvp_press *p, int depth) {
         return st;
     }
     const char *start = ps->s + ps->i;
-    if (param_choices(p, idx) && isalpha((unsigned char)*start)) {
+    if (pi->type == KVP_PARAM_CHOICE && (isalpha((unsigned char)*start) || *start == '_' ||
+                                         *start == '\'' || *start == '"')) {
+        /* a choice by name: bare, 'quoted' or "quoted" */
+        char quote = (*start == '\'' || *start == '"') ? *start : 0;
         char value[64];
-        read_ident(ps, value, sizeof value);
+        size_t n = 0;
+        if (quote) ps->i++;
+        while (ps->s[ps->i] && (quote ? ps->s[ps->i] != quote
+                                      : (isalnum((unsigned char)ps->s[ps->i]) || ps->s[ps->i] == '_'))) {
+            if (n + 1 < sizeof value) value[n++] = ps->s[ps->i];
+            ps->i++;
+        }
+        value[n] = 0;
+        if (quote) {
+            if (ps->s[ps->i] != quote)
+                return kvp__error_tls(KVP_ERR_INVALID_ARG, "press spec: unterminated string for %s",
+                                      key);
+            ps->i++;
+        }
         return kvp_press_set_choice(p, key, value);
     }
     if (strncmp(start, "true", 4) == 0 || strncmp(start, "True", 4) == 0) {
@@ -541,13 +558,6 @@ static kvp_status begin_run(kvp_context *ctx, const kvp_press *p, const kvp_cach
     return KVP_OK;
 }
 
-/* Whether the press (or a wrapper's inner press) has a compression_ratio parameter. */
-static int declares_ratio(const kvp_press *p) {
-    for (; p; p = p->inner)
-        if (param_index(p, "compression_ratio") >= 0) return 1;
-    return 0;
-}
-
 kvp_status kvp__press_compress_run(kvp_press *p, const kvp_press_run *run) {
     KVP_TRY(check_inputs(p, run));
     KVP_TRY(kvp__press_check(p, run));
@@ -572,9 +582,9 @@ kvp_status kvp_compress(kvp_context *ctx, kvp_press *p, kvp_cache *cache, int la
                           p->vt->info.name);
     /* Inputs are checked even at ratio 0, so a missing input shows before the ratio changes. */
     KVP_TRY(check_inputs(p, &run));
-    /* as kvpress: the scorer is not even called (presses without a compression_ratio, such
-     * as SimLayerKV and DuoAttention, decide by their own parameters) */
-    if (run.ratio == 0 && declares_ratio(p)) return KVP_OK;
+    /* As kvpress: at ratio 0 the scorer is not even called. A press without a
+     * compression_ratio (ThinK: key channels) decides in its own compress. */
+    if (run.ratio == 0 && param_index(p, "compression_ratio") >= 0) return KVP_OK;
     int mark = kvp__scratch_mark(ctx);
     kvp_status st = kvp__press_compress_run(p, &run);
     kvp__scratch_release(ctx, mark);

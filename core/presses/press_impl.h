@@ -38,9 +38,6 @@ typedef struct kvp_press_run {
 
 typedef struct kvp_press_vtable {
     kvp_press_info info; /* name, summary, kind, needs, params */
-    /* Integer parameters that name a choice: choices[i] = "max|mean" for params[i] (value 0
-     * is "max"), NULL elsewhere; the whole array may be NULL. */
-    const char *const *choices;
     /* Checks the shapes and inputs of a run before anything is computed (optional). */
     kvp_status (*check)(const kvp_press *p, const kvp_press_run *run);
     /* Scores [Hk, n] f32 in a scratch buffer; higher = keep. NULL: no score. */
@@ -55,6 +52,9 @@ typedef struct kvp_press_vtable {
     /* Presses that need an artefact (KVP_NEED_ARTEFACT): checks its tensors' names and
      * shapes; errors go to the thread's message (kvp__error_tls). */
     kvp_status (*check_artefact)(const kvp_press *p, const kvp_artefact *a);
+    /* KVP_PARAM_CHOICE parameters: their names, '|'-separated, by parameter index
+     * (.choices = {[2] = "linear|mlp"}); the value is the index of the name. */
+    const char *choices[KVP_MAX_PARAMS];
     /* Presses that select across layers (KVP_NEED_ALL_LAYERS): phase 2 over the whole cache
      * (kvp_compress_all); `compress` is then phase 1 (records, changes nothing). */
     kvp_status (*compress_all)(kvp_press *p, kvp_context *ctx, kvp_cache *cache,

@@ -92,7 +92,7 @@ const kvp_press_vtable kvp_press_simlayerkv = {
     .info = {.name = "simlayerkv",
              .summary = "lazy layers (attention on initial and recent tokens) keep only those",
              .paper = "arXiv:2410.13846",
-             .kind = KVP_PRESS_SCORER,
+             .kind = KVP_PRESS_STRUCTURAL,
              .needs = KVP_NEED_ATTENTION,
              .n_params = KVP_COUNT(simlayer_params),
              .params = simlayer_params},

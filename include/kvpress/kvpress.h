@@ -387,7 +387,8 @@ typedef enum kvp_param_type {
     KVP_PARAM_INT = 0,
     KVP_PARAM_FLOAT = 1,
     KVP_PARAM_BOOL = 2,
-    KVP_PARAM_PRESS = 3
+    KVP_PARAM_PRESS = 3,
+    KVP_PARAM_CHOICE = 4     /* one of a few names (kvp_param_choices); value = its index */
 } kvp_param_type;
 
 typedef struct kvp_param_info {
@@ -396,14 +397,16 @@ typedef struct kvp_param_info {
     double default_value;   /* unused for KVP_PARAM_PRESS */
     double min_value, max_value;
     int max_exclusive;      /* 1: value must be < max_value */
-    const char *help;       /* for a choice (kvp_press_set_choice) it lists the names */
+    const char *help;
 } kvp_param_info;
 
 typedef enum kvp_press_kind {
     KVP_PRESS_SCORER = 0,    /* per-token score, same number of tokens kept per head */
     KVP_PRESS_WRAPPER = 1,   /* changes the selection of an inner scorer */
     KVP_PRESS_HEADWISE = 2,  /* each kv head keeps its own number of tokens (ragged) */
-    KVP_PRESS_DECODING = 3   /* compresses during decoding (kvp_decode_step) */
+    KVP_PRESS_DECODING = 3,  /* compresses during decoding (kvp_decode_step) */
+    KVP_PRESS_STRUCTURAL = 4 /* no per-token score: changes the cache otherwise (e.g. ThinK
+                                zeroes key channels and keeps every token) */
 } kvp_press_kind;
 
 /* Inputs a press may need (bits of kvp_press_info.needs / .optional). */
@@ -432,11 +435,15 @@ typedef struct kvp_press_info {
 
 KVP_API int kvp_press_list_count(void);
 KVP_API const kvp_press_info *kvp_press_list_get(int index);
+/* The names a KVP_PARAM_CHOICE parameter (index `param` of press->params) takes,
+ * '|'-separated ("linear|mlp"); NULL for other parameters. */
+KVP_API const char *kvp_param_choices(const kvp_press_info *press, int param);
 
 KVP_API kvp_status kvp_press_create(const char *name, kvp_press **press);
 /* Builds a press from a specification string:
  *   "snapkv(compression_ratio=0.5, window_size=64)"
  *   "adakv(press=expected_attention(epsilon=0.01), compression_ratio=0.25)"
+ *   "kvzap(model_type=linear)"   (a choice: bare, or quoted 'linear' / "linear")
  * A bare name is allowed ("knorm"). */
 KVP_API kvp_status kvp_press_parse(const char *spec, kvp_press **press);
 KVP_API void kvp_press_destroy(kvp_press *press);
@@ -445,10 +452,9 @@ KVP_API const kvp_press_info *kvp_press_get_info(const kvp_press *press);
 KVP_API kvp_status kvp_press_set_int(kvp_press *press, const char *name, int64_t value);
 KVP_API kvp_status kvp_press_set_float(kvp_press *press, const char *name, double value);
 KVP_API kvp_status kvp_press_set_bool(kvp_press *press, const char *name, int value);
-/* Sets an integer parameter that names a choice by the choice's name (KVCompose's
- * agg_task="mean" is 1; the parameter's help lists the names in order); specifications
- * accept the names too. */
-KVP_API kvp_status kvp_press_set_choice(kvp_press *press, const char *name, const char *value);
+/* Sets a KVP_PARAM_CHOICE parameter by the name of the choice ("mlp"); kvp_press_set_int
+ * sets it by index, and kvp_press_get reads the index. */
+KVP_API kvp_status kvp_press_set_choice(kvp_press *press, const char *name, const char *choice);
 /* Sets a press-valued parameter ("press"); on success the wrapper owns `inner`. */
 KVP_API kvp_status kvp_press_set_press(kvp_press *press, const char *name, kvp_press *inner);
 /* Reads a numeric parameter (ints and bools come back as doubles). */

@@ -128,6 +128,7 @@ def duo_attention_setup(press, case, cfg, out):
     press.load_attention_pattern = lambda model: (sink, recent, np.clip(scores, 0, 1))
     save_artefact(artefact_path(out, case), {"head_scores": scores},
                   {"sink_size": sink, "recent_size": recent})
+    duo_attention_published(out, scores, sink, recent)
 
 
 def fastkvzip_gates(cfg, seed):
@@ -149,6 +150,49 @@ def fastkvzip_gates(cfg, seed):
                 p.copy_(base + scale * torch.randn(p.shape, generator=g))
         gates.append(gate.eval())
     return gates
+
+
+# ---- the published layouts (what kvpress downloads), for tools/artefacts' converters ----------
+
+def published_dir(out, *parts):
+    d = os.path.join(out, "artefacts", "published", *parts)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def duo_attention_published(out, scores, sink, recent):
+    """DuoAttention's attn_patterns/<pattern>/: config.json and full_attention_heads.tsv."""
+    d = published_dir(out, "duo_attention")
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump({"sink_size": sink, "recent_size": recent}, f)
+    np.savetxt(os.path.join(d, "full_attention_heads.tsv"), scores, delimiter="\t", fmt="%.17g")
+
+
+def fastkvzip_published(out, gates, G):
+    """Jang-Hyun/Fast-KVzip's <model>/q<G>_dim16_sink16.pt: {"module": [state_dict, ...]}."""
+    d = published_dir(out, "fastkvzip", "stories260k")
+    torch.save({"module": [g.state_dict() for g in gates]},
+               os.path.join(d, f"q{G}_dim16_sink16.pt"))
+
+
+def restorekv_published(out, emb, lora, alpha, rank):
+    """higokri/RestoreKV-<model>: restore_embeddings.safetensors and a PEFT LoRA adapter."""
+    from safetensors.torch import save_file
+    d = published_dir(out, "restorekv")
+    save_file({"restore_embeddings": emb.contiguous()}, os.path.join(d, "restore_embeddings.safetensors"))
+    names = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj",
+             "o": "self_attn.o_proj", "gate": "mlp.gate_proj", "up": "mlp.up_proj",
+             "down": "mlp.down_proj"}
+    tensors = {}
+    for (layer, proj), (A, B) in lora.items():
+        base = f"base_model.model.model.layers.{layer}.{names[proj]}"
+        tensors[base + ".lora_A.weight"] = A.contiguous()
+        tensors[base + ".lora_B.weight"] = B.contiguous()
+    save_file(tensors, os.path.join(d, "adapter_model.safetensors"))
+    with open(os.path.join(d, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "r": rank, "lora_alpha": alpha, "use_rslora": False,
+                   "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                      "up_proj", "down_proj"], "bias": "none"}, f, indent=1)
 
 
 def fastkvzip_artefact(gates, path):
@@ -269,6 +313,7 @@ def run_model_case(model, cfg, tokens, case, out, tok_path, captured):
     if name == "fastkvzip":
         gates = fastkvzip_gates(cfg, case["artefact"].get("seed", 0))
         fastkvzip_artefact(gates, artefact_path(out, case))
+        fastkvzip_published(out, gates, cfg["n_heads"] // cfg["n_kv"])
         press = kvpress.FastKVzipPress(compression_ratio=ratio, **params)
         press.gates = gates
     elif name in ("kvzip", "restorekv"):
@@ -289,6 +334,7 @@ def run_model_case(model, cfg, tokens, case, out, tok_path, captured):
                 tensors[f"lora.{layer}.{proj}.B"] = B.numpy()
             save_artefact(artefact_path(out, case), tensors,
                           {"lora_alpha": alpha, "format": "kvpress restorekv"})
+            restorekv_published(out, emb, lora, alpha, art.get("rank", 4))
             press = make_restorekv_press(ratio, params, emb, lora, alpha)
         original_post = press.compress_post
 

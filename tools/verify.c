@@ -186,11 +186,95 @@ static int read_kept(const kvp_cache *cache, int layer, int Hk, int64_t n, unsig
     return 0;
 }
 
+/* What a press that works on every layer at once left in each layer, kept for the other
+ * layers' cases of the same window and configuration (each runs the whole press once). */
+typedef struct wide_result {
+    char key[4200];             /* case folder with its layer component removed */
+    int n_layers, Hk;
+    int64_t n;
+    unsigned char *kept;        /* [n_layers, Hk, n] */
+    int64_t *lengths;           /* [n_layers, Hk] */
+} wide_result;
+
+/* The key of a case folder: ".../w0/layer3/kvzip@0.5" -> ".../w0/kvzip@0.5". */
+static void wide_key(const char *dir, char *key, size_t size) {
+    const char *name = strrchr(dir, '/');
+    const char *layer = name;
+    if (name)
+        for (layer = name - 1; layer > dir && *layer != '/'; layer--) continue;
+    if (!name || layer <= dir) {
+        snprintf(key, size, "%s", dir);
+        return;
+    }
+    snprintf(key, size, "%.*s%s", (int)(layer - dir), dir, name);
+}
+
+/* The results of one verify run on one device (cases are sorted by layer first, so a
+ * configuration's other layers come after all the configurations of this layer). */
+typedef struct wide_cache {
+    wide_result *items;
+    int count;
+} wide_cache;
+
+static void wide_cache_free(wide_cache *c) {
+    for (int i = 0; i < c->count; i++) {
+        free(c->items[i].kept);
+        free(c->items[i].lengths);
+    }
+    free(c->items);
+    memset(c, 0, sizeof *c);
+}
+
+/* Keeps every layer of `cache` as a new result of the cache. */
+static int wide_store(wide_cache *c, const char *dir, const kvp_cache *cache, int n_layers,
+                      int Hk, int64_t n, char *why, size_t why_size) {
+    wide_result *items = realloc(c->items, sizeof *items * (size_t)(c->count + 1));
+    if (!items) {
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    c->items = items;
+    wide_result *w = &items[c->count++];
+    memset(w, 0, sizeof *w);
+    w->kept = calloc((size_t)n_layers * (size_t)Hk * (size_t)n, 1);
+    w->lengths = calloc((size_t)n_layers * (size_t)Hk, sizeof(int64_t));
+    if (!w->kept || !w->lengths) {
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    for (int l = 0; l < n_layers; l++)
+        if (read_kept(cache, l, Hk, n, w->kept + (size_t)l * Hk * (size_t)n,
+                      w->lengths + (size_t)l * Hk, why, why_size))
+            return -1;
+    wide_key(dir, w->key, sizeof w->key);
+    w->n_layers = n_layers;
+    w->Hk = Hk;
+    w->n = n;
+    return 0;
+}
+
+/* The layer's result when this window and configuration already ran. */
+static int wide_lookup(const wide_cache *c, const char *dir, const layer_inputs *li,
+                       unsigned char *mine, int64_t *lengths) {
+    char key[4200];
+    wide_key(dir, key, sizeof key);
+    const wide_result *w = NULL;
+    for (int i = c->count - 1; i >= 0 && !w; i--)
+        if (!strcmp(key, c->items[i].key)) w = &c->items[i];
+    if (!w || !w->kept || li->layer >= w->n_layers || li->n_kv_heads != w->Hk ||
+        li->keys.shape[1] != w->n)
+        return 0;
+    size_t per = (size_t)w->Hk * (size_t)w->n;
+    memcpy(mine, w->kept + (size_t)li->layer * per, per);
+    memcpy(lengths, w->lengths + (size_t)li->layer * w->Hk, sizeof(int64_t) * (size_t)w->Hk);
+    return 1;
+}
+
 /* Every layer of the window from the sibling folders' inputs, each compressed (phase 1) with
  * its own inputs, then kvp_compress_all. */
 static int run_all_layers(kvp_context *ctx, kvp_press *press, const char *dir,
-                          const layer_inputs *li, const kvp_rope *rope, unsigned char *mine,
-                          int64_t *lengths, char *why, size_t why_size) {
+                          const layer_inputs *li, const kvp_rope *rope, wide_cache *wide,
+                          unsigned char *mine, int64_t *lengths, char *why, size_t why_size) {
     int64_t n = li->keys.shape[1];
     kvp_cache_options co = {.n_layers = li->n_layers, .n_kv_heads = li->n_kv_heads,
                             .head_dim = li->head_dim, .capacity = n, .dtype = KVP_DTYPE_F32};
@@ -229,8 +313,8 @@ static int run_all_layers(kvp_context *ctx, kvp_press *press, const char *dir,
     if (!st) st = kvp_compress_all(ctx, press, cache, NULL);
     if (st)
         snprintf(why, why_size, "compress: %s: %s", kvp_status_name(st), kvp_context_last_error(ctx));
-    else
-        rc = read_kept(cache, li->layer, li->n_kv_heads, n, mine, lengths, why, why_size);
+    else if (!wide_store(wide, dir, cache, li->n_layers, li->n_kv_heads, n, why, why_size))
+        rc = wide_lookup(wide, dir, li, mine, lengths) ? 0 : -1;
     kvp_cache_destroy(cache);
     return rc;
 }
@@ -239,7 +323,8 @@ static int run_all_layers(kvp_context *ctx, kvp_press *press, const char *dir,
  * model through it (kvp_forward); KVzip's prompt tokens are checked against the C tokenizer. */
 static int run_with_model(kvp_context *ctx, kvp_press *press, const kvp_json *spec,
                           const char *dir, const char *models, const layer_inputs *li,
-                          unsigned char *mine, int64_t *lengths, char *why, size_t why_size) {
+                          wide_cache *wide, unsigned char *mine, int64_t *lengths, char *why,
+                          size_t why_size) {
     const kvp_json *m = kvp__json_get(spec, "model");
     const kvp_json *file = m ? kvp__json_get(m, "file") : NULL, *tokf = m ? kvp__json_get(m, "tokenizer") : NULL;
     if (!file || file->kind != KVP_JSON_STRING || !tokf || tokf->kind != KVP_JSON_STRING) {
@@ -306,8 +391,9 @@ static int run_with_model(kvp_context *ctx, kvp_press *press, const kvp_json *sp
         snprintf(why, why_size, "%s", err);
         goto done;
     }
-    rc = read_kept(llama_runner_cache(r), li->layer, li->n_kv_heads, li->keys.shape[1], mine,
-                   lengths, why, why_size);
+    if (!wide_store(wide, dir, llama_runner_cache(r), li->n_layers, li->n_kv_heads,
+                    li->keys.shape[1], why, why_size))
+        rc = wide_lookup(wide, dir, li, mine, lengths) ? 0 : -1;
 done:
     free(got);
     kvp__json_free(fj);
@@ -319,8 +405,8 @@ done:
 }
 
 /* Runs one case; returns 1 when it passes, with the reason in why otherwise. */
-static int run_case(kvp_context *ctx, const char *dir, const char *models, char *why,
-                    size_t why_size) {
+static int run_case(kvp_context *ctx, const char *dir, const char *models, wide_cache *wide,
+                    char *why, size_t why_size) {
     char path[4200], err[512] = "";
     snprintf(path, sizeof path, "%s/press.json", dir);
     kvp_json *spec = kvp__json_parse_file(path, err, sizeof err);
@@ -397,7 +483,8 @@ static int run_case(kvp_context *ctx, const char *dir, const char *models, char 
     }
     snprintf(path, sizeof path, "%s/scores.npy", dir);
     int has_scores = is_file(path);
-    int wide = model_wide(press), forward = (kvp_press_get_info(press)->needs & KVP_NEED_FORWARD) != 0;
+    int wide_press = model_wide(press);
+    int forward = (kvp_press_get_info(press)->needs & KVP_NEED_FORWARD) != 0;
     if (has_scores) {
         if (npy_load(path, &ref_scores, err, sizeof err) || ref_scores.type != NPY_F32 ||
             ref_scores.count != (int64_t)count) {
@@ -427,10 +514,13 @@ static int run_case(kvp_context *ctx, const char *dir, const char *models, char 
         }
     }
     int64_t lengths[256];
-    if (forward) {
-        if (run_with_model(ctx, press, spec, dir, models, &li, mine, lengths, why, why_size)) goto done;
-    } else if (wide) {
-        if (run_all_layers(ctx, press, dir, &li, &rope, mine, lengths, why, why_size)) goto done;
+    if (wide_press && wide_lookup(wide, dir, &li, mine, lengths)) {
+        /* this window and configuration already ran on every layer */
+    } else if (forward) {
+        if (run_with_model(ctx, press, spec, dir, models, &li, wide, mine, lengths, why, why_size))
+            goto done;
+    } else if (wide_press) {
+        if (run_all_layers(ctx, press, dir, &li, &rope, wide, mine, lengths, why, why_size)) goto done;
     } else {
         st = kvp_compress(ctx, press, cache, li.layer, in);
         if (st) {
@@ -562,11 +652,12 @@ int tool_verify(int argc, char **argv) {
             continue;
         }
         int pass = 0, fail = 0;
+        wide_cache wide = {NULL, 0};
         for (int c = 0; c < cases.count; c++) {
             char why[1024] = "";
             const char *rel = cases.paths[c] + strlen(dir);
             while (*rel == '/') rel++;
-            if (run_case(ctx, cases.paths[c], models, why, sizeof why)) {
+            if (run_case(ctx, cases.paths[c], models, &wide, why, sizeof why)) {
                 pass++;
                 if (verbose) printf("[%s] PASS %s\n", names[k], rel);
             } else {
@@ -574,6 +665,7 @@ int tool_verify(int argc, char **argv) {
                 printf("[%s] FAIL %s: %s\n", names[k], rel, why);
             }
         }
+        wide_cache_free(&wide);
         if (nd > 1) printf("%s: %d passed, %d failed\n", names[k], pass, fail);
         total_pass += pass;
         total_fail += fail;

@@ -542,8 +542,8 @@ START_TEST(test_model_presses_backends) {
         "kvzip(compression_ratio=0.75, layerwise=true, kvzip_plus_normalization=true)",
         "restorekv(compression_ratio=0.25)",
         "kvcompose(compression_ratio=0.5)",
-        "kvcompose(compression_ratio=0.6, structured=false, agg_task=mean, agg_group=max, "
-        "add_v_norm=true, keep_token_lower_bound=5)",
+        ("kvcompose(compression_ratio=0.6, structured=false, agg_task=mean, agg_group=max, "
+         "add_v_norm=true, keep_token_lower_bound=5)"),
         "kvcompose(compression_ratio=0.3, agg_head=max, add_mean_across_heads=false)",
     };
     for (int c = 0; c < 6; c++) {

@@ -154,6 +154,8 @@ static void b_rope(op_case *c, rng *r, int v) {
     if (v == 6) { /* in place: out is x (f32, r0 = 0) */
         c->b[2].alias = 0;
         c->b[0].cmp = CMP_F32;
+        free(c->b[2].host); /* an aliased binding has no memory of its own (not freed later) */
+        c->b[2].host = c->b[0].host;
     }
     if (v == 7) c->b[0].offset = GUARD + 2; /* a 16-bit tensor at an odd element */
     c->op = KVP_OP_ROPE;
@@ -169,7 +171,8 @@ static void b_attn_colsum(op_case *c, rng *r, int v) {
     int w = (v % 2) ? n : 32; /* observed attention uses every row */
     kvp_p_attn_colsum p = {.Hq = Hq, .Hk = Hk, .d = d, .w = w, .n = n,
                            .q_pos0 = L.max_pos - w + 1 - (v % 4), .k_dtype = L.dt,
-                           .mean_mode = v % 3, .scale = 1.0f / sqrtf((float)d)};
+                           .mean_mode = v == 6 ? KVP_COLSUM_POSITION : v % 3,
+                           .scale = 1.0f / sqrtf((float)d)};
     bind_f32(c, (size_t)Hq * w * d, CMP_NONE, r, 1.0f);
     bind_rows(c, L.k, &L, CMP_NONE);
     bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
@@ -183,7 +186,7 @@ static void b_attn_colsum(op_case *c, rng *r, int v) {
 
 static void b_probs_colsum(op_case *c, rng *r, int v) {
     kvp_p_probs_colsum p = {.H = 4, .m = 50, .n = 80, .r0 = v ? 10 : 0, .r1 = 50,
-                            .row_pos0 = 30, .mean_mode = v % 3};
+                            .row_pos0 = 30, .mean_mode = v == 3 ? KVP_COLSUM_POSITION : v % 3};
     int P = bind_f32(c, (size_t)p.H * p.m * p.n, CMP_NONE, NULL, 0);
     fill_uniform(r, c->b[P].host, (size_t)p.H * p.m * p.n, 0.0f, 1.0f);
     bind_f32(c, (size_t)p.H * p.n, CMP_F32, NULL, 0);
@@ -635,8 +638,8 @@ static const struct {
     int variants;
 } table[] = {
     {"rope", b_rope, 8},
-    {"attn_colsum", b_attn_colsum, 6},
-    {"probs_colsum", b_probs_colsum, 3},
+    {"attn_colsum", b_attn_colsum, 7},
+    {"probs_colsum", b_probs_colsum, 4},
     {"row_norm", b_row_norm, 3},
     {"qstats", b_qstats, 6},
     {"ea_rotate", b_ea_rotate, 4},

@@ -31,6 +31,8 @@
 #define KVP_COLSUM_SUM 0       /* plain sum over the window rows */
 #define KVP_COLSUM_VISIBLE 1   /* divided by the number of rows that can see the key */
 #define KVP_COLSUM_WINDOW 2    /* divided by the number of window rows */
+#define KVP_COLSUM_POSITION 3  /* each row weighted by its position, divided by the rows
+                                  (FINCH's normalisation: a row sees about `position` keys) */
 
 #define KVP_REDUCE_GROUP_MEAN 0 /* out[j] = mean of the G = Hq/Hk query heads of kv head j */
 #define KVP_REDUCE_ALL_MEAN 1   /* out[j] = mean of all Hq heads, for every j */
@@ -67,7 +69,8 @@ KVP_PARAMS(kvp_p_rope) {
  * For query head i (kv head j = i / (Hq/Hk)) and row a: z_t = scale * <q, K[j,t]> for
  * t in [0, n) with pos[row(j,t)] <= q_pos0 + a, else -inf; P = softmax_t(z).
  * out[i, t] = sum_a P[a, t], then divided according to mean_mode (KVP_COLSUM_*); with
- * KVP_COLSUM_VISIBLE a key seen by no row gets 0. Requires n <= every meta length. */
+ * KVP_COLSUM_VISIBLE a key seen by no row gets 0; KVP_COLSUM_POSITION sums
+ * (q_pos0 + a) P[a, t] and divides by w. Requires n <= every meta length. */
 KVP_PARAMS(kvp_p_attn_colsum) {
     int Hq;
     int Hk;
@@ -84,7 +87,8 @@ KVP_PARAMS(kvp_p_attn_colsum) {
  * bindings: 0 probs f32 [H, m, n] (row a is the token at position row_pos0 + a)
  *           1 out f32 [H, n]
  * out[h, t] = sum over a in [r0, r1) of probs[h, a, t], then mean_mode: KVP_COLSUM_VISIBLE
- * divides by #{a in [r0, r1) : row_pos0 + a >= t} (0 if none), KVP_COLSUM_WINDOW by r1 - r0. */
+ * divides by #{a in [r0, r1) : row_pos0 + a >= t} (0 if none), KVP_COLSUM_WINDOW by r1 - r0;
+ * KVP_COLSUM_POSITION sums (row_pos0 + a) probs[h, a, t] and divides by r1 - r0. */
 KVP_PARAMS(kvp_p_probs_colsum) {
     int H;
     int m;

@@ -369,6 +369,15 @@ START_TEST(test_fastkvzip_short_prompt) {
     ck_assert_int_eq(total, LAYERS * HK * 20);
     free(k);
     world_free(&w);
+    /* the corrected variant protects only the sinks: the gate scores the rest */
+    kvp_press *q = press("fastkvzip(compression_ratio=0.5, empty_window_keeps_all=false)");
+    CK_OK(kvp_press_set_artefact(q, a));
+    world w2 = world_make(H.ctx, LAYERS, 40, 40, KVP_DTYPE_F32);
+    CK_OK(kvp_press_score(H.ctx, q, w2.cache, 0, w2.in[0], s));
+    for (int j = 0; j < HK; j++)
+        for (int t = 0; t < 40; t++) ck_assert(t < 4 ? s[j * 40 + t] == 1.0f : s[j * 40 + t] < 1.0f);
+    world_free(&w2);
+    kvp_press_destroy(q);
     kvp_press_destroy(p);
     kvp_artefact_destroy(a);
 }

@@ -15,7 +15,9 @@
  * under the cumulative attention curve" mean_u sum_{t <= u} a_t, averaged over the heads of a
  * group and over the samples. sink_size and recent_size are then 128 and 256. The means run
  * as ops (keys are first rotated back with ROPE); the 500-position curve of each head is fixed
- * size host work. As in kvpress the means use the observed queries and keys as they are.
+ * size host work. The means use the observed queries and keys as the engine computes them:
+ * with per-head q/k norms (Qwen3, Gemma-3) those are normed, where kvpress's check misses the
+ * norms (PRESSES.md quirk 7) and uses the raw projections.
  *
  * kvpress slices [sink_size : -recent_size]: with recent_size = 0 that is empty (Python's
  * `-0`), so nothing is evicted; reproduced. */

@@ -8,7 +8,8 @@
  * Scores: the gate's probability, then 1 on the first n_sink tokens and on the last
  * W = int(n * window_ratio) tokens (window_size when n >= 32000). kvpress writes
  * scores[..., -W:] = 1, which with W = 0 (n < 50 at the default ratio) is every token:
- * reproduced, so such short prompts are cut by position order alone.
+ * reproduced by default, so such short prompts are cut by position order alone;
+ * empty_window_keeps_all=false protects no recent token then (the gate decides).
  *
  * Artefact (tools/artefacts/convert_fastkvzip.py converts the published
  * <model>/q<G>_dim16_sink16.pt), for every layer l = 0 .. L-1, any float dtype:
@@ -221,7 +222,8 @@ static kvp_status fkz_scores_into(const kvp_press *p, const kvp_press_run *run, 
     int64_t n_sink = kvp__press_int(p, "n_sink");
     int64_t W = n < 32000 ? (int64_t)((double)n * kvp__press_param(p, "window_ratio"))
                           : kvp__press_int(p, "window_size");
-    int64_t w0 = W > 0 ? (W < n ? n - W : 0) : 0;
+    int quirk = (int)kvp__press_int(p, "empty_window_keeps_all");
+    int64_t w0 = W > 0 ? (W < n ? n - W : 0) : (quirk ? 0 : n);
     size_t count = (size_t)run->Hk * (size_t)n;
     int32_t *mask = kvp__malloc(run->ctx, sizeof(int32_t) * count);
     if (!mask) return KVP_ERR_OUT_OF_HOST_MEMORY;
@@ -305,6 +307,8 @@ static const kvp_param_info fkz_params[] = {
      "recent tokens always kept when the prompt has 32000 tokens or more"},
     {"window_ratio", KVP_PARAM_FLOAT, 0.02, 0, 1, 0,
      "share of recent tokens always kept below 32000 tokens"},
+    {"empty_window_keeps_all", KVP_PARAM_BOOL, 1, 0, 1, 0,
+     "kvpress's scores[..., -0:] = 1: a window of 0 tokens protects every token (false: none)"},
 };
 
 const kvp_press_vtable kvp_press_fastkvzip = {

@@ -583,7 +583,8 @@ typedef struct kvp_forward_pass {
     /* Low-rank adapter to apply during this pass only (RestoreKV), or NULL. Tensors
      * "lora.<layer>.<proj>.A" [rank, in] and "lora.<layer>.<proj>.B" [out, rank] for proj in
      * q, k, v, o, gate, up, down (absent = not adapted); W x becomes W x + s B (A x) with
-     * s = metadata "lora_alpha" / rank. */
+     * s = metadata "lora_alpha" / rank. Hugging Face's layout: an engine whose W_q and W_k
+     * rows pair RoPE channels otherwise permutes the rows of B for q and k the same way. */
     const kvp_artefact *adapter;
     kvp_forward_observe_fn observe; /* may be NULL */
     void *observer;

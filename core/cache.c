@@ -516,6 +516,26 @@ kvp_status kvp__cache_rerotate(kvp_context *ctx, kvp_cache *cache, int layer,
     return KVP_OK;
 }
 
+kvp_status kvp__cache_compact_layers(kvp_context *ctx, kvp_cache *cache, kvp_buffer *mask,
+                                     int64_t n) {
+    int H = cache->opt.n_kv_heads;
+    int32_t *meta = kvp__malloc(ctx, sizeof(int32_t) * 2 * (size_t)H);
+    if (!meta) return KVP_ERR_OUT_OF_HOST_MEMORY;
+    kvp_status st = KVP_OK;
+    for (int l = 0; st == KVP_OK && l < cache->opt.n_layers; l++) {
+        kvp_cache_layer *L = &cache->layers[l];
+        kvp_p_compact p = {.Hk = H, .d = cache->opt.head_dim, .n = (int)n,
+                           .kv_dtype = (int)cache->opt.dtype};
+        size_t off = sizeof(int32_t) * (size_t)l * (size_t)H * (size_t)n;
+        st = KVP_RUN(ctx, COMPACT, &p, KVP_BO(L->keys, L->keys_offset),
+                     KVP_BO(L->values, L->values_offset), KVP_B(L->pos), KVP_B(L->meta),
+                     KVP_BO(mask, off));
+        if (st == KVP_OK) st = pull_lengths(ctx, cache, l, meta);
+    }
+    free(meta);
+    return st;
+}
+
 kvp_status kvp_cache_repack(kvp_cache *cache, int layer, int64_t reserve) {
     if (!cache) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_cache_repack: cache is NULL");
     kvp_context *ctx = cache->ctx;

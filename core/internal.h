@@ -193,6 +193,10 @@ kvp_status kvp__cache_rerotate(kvp_context *ctx, kvp_cache *cache, int layer,
                                kvp_rope_layout layout, kvp_buffer *inv_freq, int64_t pos0);
 /* The inputs' RoPE frequencies [head_dim/2] in a scratch buffer. */
 kvp_status kvp__rope_freq_buffer(kvp_context *ctx, const kvp_inputs *in, kvp_buffer **out);
+/* Compacts every layer (n tokens per head) by a keep mask [n_layers * n_kv_heads, n]; the
+ * host memory it needs is taken before the first layer changes. */
+kvp_status kvp__cache_compact_layers(kvp_context *ctx, kvp_cache *cache, kvp_buffer *mask,
+                                     int64_t n);
 
 /* ---- inputs ------------------------------------------------------------------------------ */
 

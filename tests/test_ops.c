@@ -175,7 +175,8 @@ static void b_attn_colsum(op_case *c, rng *r, int v) {
     int w = (v % 2) ? n : 32; /* observed attention uses every row */
     kvp_p_attn_colsum p = {.Hq = Hq, .Hk = Hk, .d = d, .w = w, .n = n,
                            .q_pos0 = L.max_pos - w + 1 - (v % 4), .k_dtype = L.dt,
-                           .mean_mode = v % 3, .scale = 1.0f / sqrtf((float)d)};
+                           .mean_mode = v == 6 ? KVP_COLSUM_POSITION : v % 3,
+                           .scale = 1.0f / sqrtf((float)d)};
     bind_f32(c, (size_t)Hq * w * d, CMP_NONE, r, 1.0f);
     bind_rows(c, L.k, &L, CMP_NONE);
     bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
@@ -189,7 +190,7 @@ static void b_attn_colsum(op_case *c, rng *r, int v) {
 
 static void b_probs_colsum(op_case *c, rng *r, int v) {
     kvp_p_probs_colsum p = {.H = 4, .m = 50, .n = 80, .r0 = v ? 10 : 0, .r1 = 50,
-                            .row_pos0 = 30, .mean_mode = v % 3};
+                            .row_pos0 = 30, .mean_mode = v == 3 ? KVP_COLSUM_POSITION : v % 3};
     int P = bind_f32(c, (size_t)p.H * p.m * p.n, CMP_NONE, NULL, 0);
     fill_uniform(r, c->b[P].host, (size_t)p.H * p.m * p.n, 0.0f, 1.0f);
     bind_f32(c, (size_t)p.H * p.n, CMP_F32, NULL, 0);
@@ -773,6 +774,82 @@ static void b_channel_zero(op_case *c, rng *r, int v) {
     free(L.k), free(L.v), free(L.pos);
 }
 
+static void b_pass_score(op_case *c, rng *r, int v) {
+    /* variants: KVzip (group max, row max; then KVzip+ norms), KVCompose (per head, row max or
+     * mean; group mean), a later chunk; dtypes of the cache and of the pass's keys */
+    int Hqs[6] = {8, 8, 4, 4, 8, 2}, Hks[6] = {2, 2, 4, 2, 4, 2}, ds[6] = {16, 64, 32, 8, 128, 16};
+    int ms[6] = {23, 40, 31, 64, 9, 1}, ns[6] = {120, 300, 31, 64, 70, 40};
+    int Hq = Hqs[v], Hk = Hks[v], d = ds[v], m = ms[v], n = ns[v], len[16];
+    uniform_len(len, Hk, n);
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    int sdt = dts[(v + 2) % 3];
+    int row_mode[6] = {KVP_PASS_REDUCE_MAX, KVP_PASS_REDUCE_MAX, KVP_PASS_REDUCE_MAX,
+                       KVP_PASS_REDUCE_MEAN, KVP_PASS_REDUCE_MAX, KVP_PASS_REDUCE_MEAN};
+    int group[6] = {KVP_PASS_REDUCE_MAX, KVP_PASS_REDUCE_MAX, KVP_PASS_GROUP_NONE,
+                    KVP_PASS_REDUCE_MEAN, KVP_PASS_REDUCE_MAX, KVP_PASS_GROUP_NONE};
+    int s0[6] = {4, 150, 0, 0, 20, 4}, e0[6] = {90, 300, 31, 64, 30, 40}, sink[6] = {4, 4, 0, 0, 4, 4};
+    kvp_p_pass_score p = {.Hq = Hq, .Hk = Hk, .d = d, .m = m, .n_sink = sink[v], .s = s0[v],
+                          .e = e0[v], .k_dtype = L.dt, .s_dtype = sdt, .row_mode = row_mode[v],
+                          .group_mode = group[v], .has_row_norm = v == 1 || v == 4,
+                          .has_col_scale = v == 1 || v == 4, .ccol_stride = n + 3,
+                          .out_stride = n + 5, .scale = 1.0f / sqrtf((float)d)};
+    bind_f32(c, (size_t)Hq * m * d, CMP_NONE, r, 1.0f);
+    bind_rows(c, L.k, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    float *ks = malloc(sizeof(float) * (size_t)Hk * m * d);
+    fill_normal(r, ks, (size_t)Hk * m * d, 1.0f);
+    bind_typed(c, ks, (size_t)Hk * m * d, sdt, CMP_NONE);
+    free(ks);
+    int rn = bind_f32(c, (size_t)m, CMP_NONE, r, 1.0f);
+    for (int a = 0; a < m; a++) ((float *)c->b[rn].host)[a] = 0.5f + fabsf(((float *)c->b[rn].host)[a]);
+    int cc = bind_f32(c, (size_t)Hq * p.ccol_stride, CMP_NONE, r, 1.0f);
+    for (int i = 0; i < Hq * p.ccol_stride; i++) ((float *)c->b[cc].host)[i] = fabsf(((float *)c->b[cc].host)[i]);
+    /* the output starts with values that must survive outside the chunk columns */
+    bind_f32(c, (size_t)(p.group_mode == KVP_PASS_GROUP_NONE ? Hq : Hk) * p.out_stride, CMP_F32, r, 1.0f);
+    c->op = KVP_OP_PASS_SCORE;
+    c->tol = 1e-8;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_wov_norm(op_case *c, rng *r, int v) {
+    int len[16], Hq = 8, Hk = v == 1 ? 8 : 2, d = v == 2 ? 64 : 16, D = 40, n = 70;
+    for (int j = 0; j < Hk; j++) len[j] = n + j;
+    layer_desc L;
+    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    int wdt = dts[(v + 1) % 3];
+    kvp_p_wov_norm p = {.Hq = Hq, .Hk = Hk, .d = d, .D = D, .t0 = v == 0 ? 0 : 13, .t1 = n - v,
+                        .v_dtype = L.dt, .wo_dtype = wdt, .out_stride = n + 2};
+    bind_rows(c, L.v, &L, CMP_NONE);
+    bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
+    float *w = malloc(sizeof(float) * (size_t)D * Hq * d);
+    fill_normal(r, w, (size_t)D * Hq * d, 0.2f);
+    bind_typed(c, w, (size_t)D * Hq * d, wdt, CMP_NONE);
+    free(w);
+    bind_f32(c, (size_t)Hq * p.out_stride, CMP_F32, r, 1.0f);
+    c->op = KVP_OP_WOV_NORM;
+    SET_PARAMS(c, p);
+    free(L.k), free(L.v), free(L.pos);
+}
+
+static void b_fastkvzip_gate(op_case *c, rng *r, int v) {
+    int ns[3] = {50, 300, 7}, Ds[3] = {64, 96, 48}, Hks[3] = {4, 2, 8}, Gs[3] = {2, 4, 1};
+    int n = ns[v], D = Ds[v], Hk = Hks[v], G = Gs[v], e = 16, S = v == 2 ? 4 : 16;
+    kvp_p_fastkvzip_gate p = {.n = n, .D = D, .Hk = Hk, .G = G, .e = e, .S = S,
+                              .h_dtype = dts[v % 3], .eps = 1e-6f, .inv_scale = 0.25f};
+    float *h = malloc(sizeof(float) * (size_t)n * D);
+    fill_normal(r, h, (size_t)n * D, 1.0f);
+    bind_typed(c, h, (size_t)n * D, p.h_dtype, CMP_NONE);
+    free(h);
+    size_t w = (size_t)Hk * G * e * D + (size_t)Hk * G * e + (size_t)Hk * e * D + 2 * (size_t)e +
+               (size_t)Hk * S * e + (size_t)Hk * G;
+    bind_f32(c, w, CMP_NONE, r, 0.3f);
+    bind_f32(c, (size_t)Hk * n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_FASTKVZIP_GATE;
+    SET_PARAMS(c, p);
+}
+
 /* Production-sized cases, only with KVP_TEST_LARGE=1 (slow on the CPU reference). */
 static void b_rerotate(op_case *c, rng *r, int v) {
     /* variants: dtypes x layouts; ragged heads with gapped positions, moved to pos0 + t */
@@ -1008,8 +1085,8 @@ static const struct {
     int variants;
 } table[] = {
     {"rope", b_rope, 8},
-    {"attn_colsum", b_attn_colsum, 6},
-    {"probs_colsum", b_probs_colsum, 3},
+    {"attn_colsum", b_attn_colsum, 7},
+    {"probs_colsum", b_probs_colsum, 4},
     {"row_norm", b_row_norm, 3},
     {"qstats", b_qstats, 6},
     {"ea_rotate", b_ea_rotate, 4},
@@ -1049,6 +1126,9 @@ static const struct {
     {"linear", b_linear, 3},
     {"channel_mean", b_channel_mean, 3},
     {"channel_zero", b_channel_zero, 3},
+    {"pass_score", b_pass_score, 6},
+    {"wov_norm", b_wov_norm, 3},
+    {"fastkvzip_gate", b_fastkvzip_gate, 3},
     {"large", b_large, 6}, /* only with KVP_TEST_LARGE=1 */
 };
 

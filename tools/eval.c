@@ -216,6 +216,7 @@ static int load_suite(const kvp_json *suite, eval_data *d) {
 
 typedef struct eval_shared {
     const llama_model *model;
+    const tokenizer *tok; /* for presses that tokenize (KVzip's prompts); may be NULL */
     eval_data *d;
     const char *device;
     pthread_mutex_t lock;
@@ -329,6 +330,7 @@ static void *worker(void *arg) {
     double *kept = malloc(sizeof(double) * (size_t)d->n_layers);
     int ok = ctx && logits && kept && !llama_runner_create(s->model, ctx, &o, &r, err, sizeof err) &&
              (!s->reuse_prefill || !llama_capture_create(s->model, EVAL_CONTEXT, &cap, err, sizeof err));
+    if (ok) llama_runner_set_tokenizer(r, s->tok);
     if (!ok) {
         if (err[0]) fprintf(stderr, "kvpress-tool eval: %s\n", err);
         pthread_mutex_lock(&s->lock);
@@ -372,9 +374,10 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static int run_all(const llama_model *model, eval_data *d, const char *device, int threads,
-                   int reuse_prefill) {
-    eval_shared s = {.model = model, .d = d, .device = device, .reuse_prefill = reuse_prefill,
+static int run_all(const llama_model *model, const tokenizer *tok, eval_data *d,
+                   const char *device, int threads, int reuse_prefill) {
+    eval_shared s = {.model = model, .tok = tok, .d = d, .device = device,
+                     .reuse_prefill = reuse_prefill,
                      .n_items = d->n_configs * d->n_windows, .t0 = tool_now(),
                      .tty = isatty(2)};
     pthread_mutex_init(&s.lock, NULL);
@@ -544,7 +547,7 @@ int tool_eval(int argc, char **argv) {
         goto done;
     }
     int threads = a.threads ? (int)a.threads : default_threads(a.backend);
-    if (run_all(model, &d, a.backend, threads, !a.no_prefill_reuse)) goto done;
+    if (run_all(model, tok, &d, a.backend, threads, !a.no_prefill_reuse)) goto done;
     eval_print_table(&d, reference);
     status = 0;
     if (a.json && eval_write_json(&d, a.json, a.model, a.backend)) status = 1;

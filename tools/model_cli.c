@@ -62,3 +62,53 @@ int cli_parse_int(const char *opt, const char *s, long long lo, long long hi, lo
     *out = v;
     return 0;
 }
+
+int cli_calibration_samples(const char *path, const tokenizer *tok, int max_samples, int len,
+                            int32_t **samples, int *n_samples) {
+    char err[512];
+    uint8_t *text = NULL;
+    size_t size = 0;
+    *samples = NULL;
+    *n_samples = 0;
+    if (read_file(path, (size_t)64 << 20, &text, &size, err, sizeof err)) {
+        fprintf(stderr, "kvpress-tool: --calibration: %s\n", err);
+        return -1;
+    }
+    char *s = realloc(text, size + 1);
+    if (!s) {
+        free(text);
+        fprintf(stderr, "kvpress-tool: out of memory\n");
+        return -1;
+    }
+    s[size] = 0;
+    int32_t *ids = NULL;
+    int n = 0;
+    int rc = tokenizer_encode(tok, s, 0, 0, &ids, &n, err, sizeof err);
+    free(s);
+    if (rc) {
+        fprintf(stderr, "kvpress-tool: --calibration: %s\n", err);
+        return -1;
+    }
+    int pieces = n / (len - 1);
+    if (pieces > max_samples) pieces = max_samples;
+    if (pieces < 1) {
+        fprintf(stderr, "kvpress-tool: --calibration: %s has %d tokens, fewer than one sample of "
+                "%d\n", path, n, len);
+        free(ids);
+        return -1;
+    }
+    *samples = malloc(sizeof(int32_t) * (size_t)pieces * (size_t)len);
+    if (!*samples) {
+        free(ids);
+        fprintf(stderr, "kvpress-tool: out of memory\n");
+        return -1;
+    }
+    for (int i = 0; i < pieces; i++) {
+        (*samples)[(size_t)i * len] = tokenizer_bos(tok);
+        memcpy(*samples + (size_t)i * len + 1, ids + (size_t)i * (len - 1),
+               sizeof(int32_t) * (size_t)(len - 1));
+    }
+    free(ids);
+    *n_samples = pieces;
+    return 0;
+}

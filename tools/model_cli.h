@@ -12,6 +12,13 @@
 int cli_open_model(const char *model_path, const char *tokenizer_path, int need_tokenizer,
                    llama_model **model, tokenizer **tok, int *tok_owned);
 
+/* Calibration samples for presses that learn from the model (kvp_press_calibrate: DuoAttention
+ * on the fly) from a text file: up to max_samples consecutive pieces of `len` tokens, each
+ * starting with BOS. *samples is one allocation (free() it), piece i at i * len. Prints the
+ * error and returns -1 on failure. */
+int cli_calibration_samples(const char *path, const tokenizer *tok, int max_samples, int len,
+                            int32_t **samples, int *n_samples);
+
 /* Strict number parsing for options: the whole string must be a number in [lo, hi]. */
 int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out);
 int cli_parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out);

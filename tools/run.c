@@ -22,7 +22,10 @@ static void run_usage(FILE *f) {
             "                        [--decoding-press SPEC] [--backend NAME] [-n TOKENS]\n"
             "                        [--temperature T] [--seed S] [--cache-dtype f32|f16|bf16]\n"
             "  SPEC is a press specification, e.g. 'snapkv(window_size=32)' or\n"
-            "  'decoding(press=knorm, compression_interval=16, target_size=64)'.\n");
+            "  'decoding(press=knorm, compression_interval=16, target_size=64)'.\n"
+            "  --calibration TEXT: calibrate a press that learns from the model\n"
+            "                      ('duo_attention(on_the_fly_scoring=true)') on 50 pieces of\n"
+            "                      TEXT of up to 500 tokens before the prefill\n");
 }
 
 /* xorshift64*: a small deterministic generator for --seed. */
@@ -92,7 +95,7 @@ static int parse_dtype(const char *s, kvp_dtype *out) {
 }
 
 typedef struct run_args {
-    const char *model, *prompt, *tokenizer, *press, *decoding_press, *backend;
+    const char *model, *prompt, *tokenizer, *press, *decoding_press, *backend, *calibration;
     double ratio, temperature;
     int has_ratio;
     long long n, seed;
@@ -122,6 +125,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         else if (!strcmp(o, "--press")) a->press = v;
         else if (!strcmp(o, "--decoding-press")) a->decoding_press = v;
         else if (!strcmp(o, "--backend")) a->backend = v;
+        else if (!strcmp(o, "--calibration")) a->calibration = v;
         else if (!strcmp(o, "--ratio")) {
             if (cli_parse_double(o, v, 0, 0.999999, &a->ratio)) return -1;
             a->has_ratio = 1;
@@ -182,6 +186,30 @@ static int make_presses(const run_args *a, kvp_press **prefill, kvp_press **deco
     return 0;
 }
 
+/* kvp_press_calibrate on pieces of a text (DuoAttention's on-the-fly head scores). */
+static int calibrate(const run_args *a, llama_runner *runner, const tokenizer *tok,
+                     const llama_config *c, kvp_press *press) {
+    if (!press) {
+        fprintf(stderr, "kvpress-tool run: --calibration needs --press\n");
+        return -1;
+    }
+    int len = c->seq_len < 500 ? c->seq_len : 500, n = 0;
+    int32_t *samples = NULL;
+    if (cli_calibration_samples(a->calibration, tok, 50, len, &samples, &n)) return -1;
+    const int32_t *ptrs[50];
+    int64_t lengths[50];
+    for (int i = 0; i < n; i++) {
+        ptrs[i] = samples + (size_t)i * len;
+        lengths[i] = len;
+    }
+    char err[512];
+    int rc = llama_runner_calibrate(runner, press, ptrs, lengths, n, err, sizeof err);
+    if (rc) fprintf(stderr, "kvpress-tool run: --calibration: %s\n", err);
+    else fprintf(stderr, "kvpress-tool run: calibrated on %d pieces of %d tokens\n", n, len);
+    free(samples);
+    return rc;
+}
+
 int tool_run(int argc, char **argv) {
     run_args a;
     int rc = parse_args(argc, argv, &a);
@@ -223,6 +251,8 @@ int tool_run(int argc, char **argv) {
         goto done;
     }
     kvp_cache *cache = llama_runner_cache(runner);
+    llama_runner_set_tokenizer(runner, tok); /* presses that tokenize (KVzip's prompts) */
+    if (a.calibration && calibrate(&a, runner, tok, c, prefill)) goto done;
     if (llama_forward(runner, prompt, n_prompt, prefill, LLAMA_LOGITS_LAST, logits, err, sizeof err)) {
         fprintf(stderr, "kvpress-tool run: prefill: %s\n", err);
         goto done;

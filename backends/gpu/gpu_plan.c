@@ -37,6 +37,9 @@ const char *const kvp_gpu_kernels[] = {
     "sketch_gemm",       "chunk_stats",       "chunk_accum",      "zscore_sum",
     "zscore_var",        "zscore_apply",      "score_pad_add_apply", "linear",
     "channel_mean_part", "channel_mean_merge", "channel_zero",
+    /* presses that run the model or select across layers (issue 5) */
+    "pass_score_stats",  "pass_score_cols",   "pass_score_group", "wov_norm",
+    "fastkvzip_gate",
 };
 const int kvp_gpu_kernel_count = (int)(sizeof kvp_gpu_kernels / sizeof kvp_gpu_kernels[0]);
 
@@ -366,6 +369,41 @@ static kvp_status plan_attention(builder *b) {
 static kvp_status plan_proj_vnorm(builder *b) {
     const kvp_p_proj_vnorm *p = b->call->params;
     if (p->n > 0 && p->Hk > 0) PASS(b, "proj_vnorm", ceil_div(p->n, 64), p->Hk, 1, *p, 0, 1, 2, 3);
+    return KVP_OK;
+}
+
+/* ---- extra forward passes and learned gates (issue 5) ----------------------------------- */
+
+#define PASS_SCORE_MAX_D 256 /* pass_score_*: a query row (or 16) in shared memory */
+
+static kvp_status plan_pass_score(builder *b) {
+    const kvp_p_pass_score *p = b->call->params;
+    int64_t ch = (int64_t)p->e - p->s;
+    if (ch <= 0 || p->m <= 0 || p->Hq <= 0) return KVP_OK;
+    if (p->d > PASS_SCORE_MAX_D) return unsupported(b, "head_dim > 256");
+    int stats = add_scratch(b, sizeof(float) * 2 * (size_t)p->Hq * (size_t)p->m);
+    int red = add_scratch(b, sizeof(float) * (size_t)p->Hq * (size_t)ch);
+    PASS(b, "pass_score_stats", p->m, p->Hq, 1, *p, 0, 1, 2, 3, stats);
+    PASS(b, "pass_score_cols", ceil_div(ch, WG), p->Hq, 1, *p, 0, 1, 2, 4, 5, stats, red);
+    int rows = p->group_mode == KVP_PASS_GROUP_NONE ? p->Hq : p->Hk;
+    PASS(b, "pass_score_group", stride_groups((int64_t)rows * ch, WG), 1, 1, *p, red, 6);
+    return KVP_OK;
+}
+
+static kvp_status plan_wov_norm(builder *b) {
+    const kvp_p_wov_norm *p = b->call->params;
+    int64_t T = (int64_t)p->t1 - p->t0;
+    if (T > 0 && p->Hq > 0) PASS(b, "wov_norm", ceil_div(T, 64), p->Hq, 1, *p, 0, 1, 2, 3);
+    return KVP_OK;
+}
+
+static kvp_status plan_fastkvzip_gate(builder *b) {
+    const kvp_p_fastkvzip_gate *p = b->call->params;
+    if (p->n <= 0 || p->Hk <= 0) return KVP_OK;
+    /* fastkvzip_gate keeps (G + 1) e projections of 8 tokens in shared memory */
+    if (p->G > 32 || (int64_t)(p->G + 1) * p->e > 512)
+        return unsupported(b, "more than 32 query heads per kv head or (G + 1) * e > 512");
+    PASS(b, "fastkvzip_gate", ceil_div(p->n, 8), p->Hk, 1, *p, 0, 1, 2);
     return KVP_OK;
 }
 
@@ -732,6 +770,9 @@ static const struct {
     [KVP_OP_LINEAR] = {plan_linear, 1u << 3},
     [KVP_OP_CHANNEL_MEAN] = {plan_channel_mean, 1u << 2},
     [KVP_OP_CHANNEL_ZERO] = {plan_channel_zero, 1u << 0},
+    [KVP_OP_PASS_SCORE] = {plan_pass_score, 1u << 6},
+    [KVP_OP_WOV_NORM] = {plan_wov_norm, 1u << 3},
+    [KVP_OP_FASTKVZIP_GATE] = {plan_fastkvzip_gate, 1u << 2},
 };
 
 kvp_status kvp_gpu_plan_op(kvp_context *ctx, const kvp_op_call *call, const kvp_gpu_caps *caps,

@@ -683,7 +683,8 @@ static unsigned press_needs(const kvp_press *p) {
 /* The first press of the tree (p, and its presses unless p delegates) that lacks its
  * artefact. */
 static const kvp_press *missing_artefact(const kvp_press *p) {
-    if ((p->vt->info.needs & KVP_NEED_ARTEFACT) && !p->artefact) return p;
+    /* (presses that can calibrate instead check their artefact themselves) */
+    if ((p->vt->info.needs & KVP_NEED_ARTEFACT) && !p->artefact && !p->vt->calibrate) return p;
     for (int k = 0; !p->vt->delegates && k < kvp__press_child_count(p); k++) {
         const kvp_press *m = missing_artefact(kvp__press_child(p, k));
         if (m) return m;
@@ -919,5 +920,70 @@ kvp_status kvp_decode_step(kvp_context *ctx, kvp_press *p, kvp_cache *cache, int
     kvp_status st = p->vt->decode_step(p, &run, &done);
     kvp__scratch_release(ctx, mark);
     if (st == KVP_OK && compressed) *compressed = done;
+    return st;
+}
+
+/* ---- presses over the whole cache, and calibration ------------------------------------------- */
+
+static kvp_status check_artefacts(kvp_context *ctx, const kvp_press *p) {
+    for (const kvp_press *q = p; q; q = q->inner)
+        if ((q->vt->info.needs & KVP_NEED_ARTEFACT) && !q->artefact && !q->vt->calibrate)
+            return kvp__error(ctx, KVP_ERR_MISSING_INPUT,
+                              "%s needs its artefact (kvp_press_set_artefact)", q->vt->info.name);
+    return KVP_OK;
+}
+
+static kvp_status check_forward(kvp_context *ctx, const kvp_press *p, const kvp_forward *fwd,
+                                const char *who) {
+    if (!(press_needs(p) & KVP_NEED_FORWARD)) return KVP_OK;
+    if (!fwd || !fwd->run)
+        return kvp__error(ctx, KVP_ERR_MISSING_INPUT,
+                          "%s: %s runs extra passes of the model: give a kvp_forward with run", who,
+                          p->vt->info.name);
+    return KVP_OK;
+}
+
+kvp_status kvp_compress_all(kvp_context *ctx, kvp_press *p, kvp_cache *cache,
+                            const kvp_forward *forward) {
+    const char *who = "kvp_compress_all";
+    if (!ctx) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s: context is NULL", who);
+    if (!p) return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: press is NULL", who);
+    if (!cache) return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: cache is NULL", who);
+    if (cache->ctx != ctx)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: the cache belongs to another context", who);
+    if (!(press_needs(p) & KVP_NEED_ALL_LAYERS) || !p->vt->compress_all)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                          "%s: %s compresses layer by layer: call kvp_compress on each layer", who,
+                          p->vt->info.name);
+    KVP_TRY(check_forward(ctx, p, forward, who));
+    KVP_TRY(check_artefacts(ctx, p));
+    int mark = kvp__scratch_mark(ctx);
+    kvp_status st = p->vt->compress_all(p, ctx, cache, forward);
+    kvp__scratch_release(ctx, mark);
+    return st;
+}
+
+kvp_status kvp_press_calibrate(kvp_context *ctx, kvp_press *p, const kvp_forward *forward,
+                               const int32_t *const *samples, const int64_t *lengths,
+                               int n_samples) {
+    const char *who = "kvp_press_calibrate";
+    if (!ctx) return kvp__error_tls(KVP_ERR_INVALID_ARG, "%s: context is NULL", who);
+    if (!p) return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: press is NULL", who);
+    if (!p->vt->calibrate)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: %s does not calibrate", who,
+                          p->vt->info.name);
+    if (!forward || !forward->run)
+        return kvp__error(ctx, KVP_ERR_MISSING_INPUT, "%s: give a kvp_forward with run", who);
+    if (n_samples <= 0 || !samples || !lengths)
+        return kvp__error(ctx, KVP_ERR_INVALID_ARG, "%s: no samples (n_samples = %d)", who,
+                          n_samples);
+    for (int i = 0; i < n_samples; i++)
+        if (!samples[i] || lengths[i] <= 0 || lengths[i] > INT32_MAX)
+            return kvp__error(ctx, KVP_ERR_INVALID_ARG,
+                              "%s: sample %d is empty or has a bad length (%lld)", who, i,
+                              (long long)lengths[i]);
+    int mark = kvp__scratch_mark(ctx);
+    kvp_status st = p->vt->calibrate(p, ctx, forward, samples, lengths, n_samples);
+    kvp__scratch_release(ctx, mark);
     return st;
 }

@@ -73,6 +73,13 @@ typedef struct kvp_press_vtable {
     /* KVP_PARAM_CHOICE parameters: their names, '|'-separated, by parameter index
      * (.choices = {[2] = "linear|mlp"}); the value is the index of the name. */
     const char *choices[KVP_MAX_PARAMS];
+    /* Presses that select across layers (KVP_NEED_ALL_LAYERS): phase 2 over the whole cache
+     * (kvp_compress_all); `compress` is then phase 1 (records, changes nothing). */
+    kvp_status (*compress_all)(kvp_press *p, kvp_context *ctx, kvp_cache *cache,
+                               const kvp_forward *forward);
+    /* Presses that learn from sample texts (kvp_press_calibrate). */
+    kvp_status (*calibrate)(kvp_press *p, kvp_context *ctx, const kvp_forward *forward,
+                            const int32_t *const *samples, const int64_t *lengths, int n);
 } kvp_press_vtable;
 
 /* The value of a press-valued or list parameter. */
@@ -262,6 +269,58 @@ kvp_status kvp__leverage_check(const kvp_press_run *run, const char *press);
 /* The pre-RoPE queries must be those of the n cached tokens (prefill-only presses). */
 kvp_status kvp__need_prefill_queries(const kvp_press_run *run, const char *press);
 
+/* ---- extra forward passes and cross-layer selection (forward.c) ----------------------------- */
+
+/* Runs one pass through the engine. A failure of the press's own observer (its status in
+ * *observer_status, its message already on ctx) wins; other failures are reported as the
+ * engine's, with `what` describing the pass. */
+kvp_status kvp__forward_run(kvp_context *ctx, const char *press, const kvp_forward *fwd,
+                            const kvp_forward_pass *pass, const kvp_status *observer_status,
+                            const char *what);
+/* A tensor of an observed layer as a device tensor of ctx (host data staged in scratch);
+ * checks its shape against `shape` (-1 = any) and that it is present. */
+kvp_status kvp__forward_tensor(kvp_context *ctx, const char *press, const kvp_tensor *t,
+                               const char *what, int ndim, const int64_t *shape,
+                               kvp_tensor *out);
+/* Compacts the run's layer by a keep mask built on the host (structural presses: O(Hk n)
+ * bookkeeping), int32 [Hk, n], nonzero = keep. */
+kvp_status kvp__compact_host_mask(const kvp_press_run *run, const int32_t *keep);
+/* Artefact access for check_artefact hooks (errors to the thread's message, naming the press):
+ * a tensor with `ndim` dims of the given shape (-1 = any); its values as a new f32 host array
+ * (free()); an integer metadata value in [lo, hi]. */
+kvp_status kvp__artefact_tensor(const char *press, const kvp_artefact *a, const char *name,
+                                int ndim, const int64_t *shape, kvp_tensor *out);
+float *kvp__tensor_host_f32(const kvp_tensor *t);
+kvp_status kvp__artefact_int(const char *press, const kvp_artefact *a, const char *key,
+                             int64_t lo, int64_t hi, int64_t *out);
+/* The queries and keys of an observed layer, ready for PASS_SCORE: q_rot f32 [Hq, m, d]
+ * (rotated with the model's RoPE at the pass's positions) in scratch, and the keys [Hk, m, d]
+ * as a device tensor. Checks m, d and Hk against the pass and the cache. */
+kvp_status kvp__forward_qk(kvp_context *ctx, const char *press, const kvp_rope *rope,
+                           const float *inv_freq, const kvp_forward_layer *fl, int64_t m,
+                           int d, int Hk, kvp_buffer **q_rot, kvp_tensor *keys, int *Hq);
+
+/* KVzip's scoring (context reconstruction through the engine) and selection (kvzip.c), shared
+ * with RestoreKV, whose restore tokens (when `restore` is set) are appended through the
+ * adapter before the selection and are always kept. */
+typedef struct kvp_kvzip_restore {
+    const float *embeddings; /* [n, hidden_size] */
+    int n;
+    const kvp_artefact *adapter;
+} kvp_kvzip_restore;
+kvp_status kvp__kvzip_compress_all(kvp_press *p, kvp_context *ctx, kvp_cache *cache,
+                                   const kvp_forward *fwd, const kvp_kvzip_restore *restore);
+
+/* Checks that every layer of the cache holds n tokens in every head. */
+kvp_status kvp__cache_all_uniform(kvp_context *ctx, const kvp_cache *cache, const char *press,
+                                  int64_t *n);
+/* KVzip's global selection (PRESSES.md 2.26 step 6) over scores [L * Hk, stride] of which
+ * the first n_ctx columns of each row are scored context; columns [n_ctx, stride) (RestoreKV's
+ * restore tokens) are always kept. layerwise: every layer evicts int(Hk n_ctx r) entries;
+ * otherwise the int(L Hk n_ctx r) lowest of all layers go. Every layer (of `stride` tokens per
+ * head) is then compacted. */
+kvp_status kvp__kvzip_select(kvp_context *ctx, kvp_cache *cache, kvp_buffer *scores,
+                             int64_t n_ctx, int64_t stride, double ratio, int layerwise);
 /* Errors for press checks. */
 kvp_status kvp__need(const kvp_press_run *run, const char *press, int ok, const char *what);
 

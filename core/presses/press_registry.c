@@ -2,13 +2,14 @@
 #include "press_impl.h"
 
 #define PRESSES(X)                                                                           \
-    X(knorm) X(random) X(streaming_llm) X(snapkv) X(pyramidkv) X(tova) X(observed_attention) \
-        X(expected_attention) X(keydiff) X(lagkv) X(criticalkv) X(adakv) X(chunkkv)         \
-        X(decoding) X(composed) X(per_layer_compression) X(prefill_decoding)                \
-        X(key_rerotation) X(chunk) X(block) X(critical_adakv) X(lukv)                       \
-        X(compression_ratio_decoding) X(dms) X(merging) X(cam) X(expected_attention_stats)  \
-        X(cap) X(qfilter) X(cur) X(leverage_score) X(non_causal_attn) X(compactor) X(kvzap) \
-        X(think)
+    X(knorm) X(random) X(streaming_llm) X(snapkv) X(pyramidkv) X(tova)                  \
+    X(observed_attention) X(expected_attention) X(keydiff) X(lagkv) X(criticalkv)       \
+    X(adakv) X(chunkkv) X(decoding) X(composed) X(per_layer_compression)                \
+    X(prefill_decoding) X(key_rerotation) X(chunk) X(block) X(critical_adakv) X(lukv)   \
+    X(compression_ratio_decoding) X(dms) X(merging) X(cam) X(expected_attention_stats)  \
+    X(cap) X(qfilter) X(cur) X(leverage_score) X(non_causal_attn) X(compactor) X(kvzap) \
+    X(think) X(simlayerkv) X(duo_attention) X(fastkvzip) X(kvzip) X(restorekv)          \
+    X(kvcompose)
 
 #define DECLARE(name) extern const kvp_press_vtable kvp_press_##name;
 PRESSES(DECLARE)

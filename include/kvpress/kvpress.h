@@ -437,7 +437,10 @@ enum {
     KVP_NEED_HIDDEN = 1u << 3,
     KVP_NEED_ATTENTION = 1u << 4,    /* satisfied by queries + RoPE (recomputed) */
     KVP_NEED_WO = 1u << 5,
-    KVP_NEED_ARTEFACT = 1u << 6      /* a trained/calibrated artefact (kvp_press_set_artefact) */
+    KVP_NEED_ARTEFACT = 1u << 6,     /* a trained/calibrated artefact (kvp_press_set_artefact) */
+    KVP_NEED_FORWARD = 1u << 7,      /* extra passes of the model (a kvp_forward: see below) */
+    KVP_NEED_ALL_LAYERS = 1u << 8    /* selects across layers: kvp_compress on every layer
+                                        during the prefill, then kvp_compress_all */
 };
 
 typedef struct kvp_press_info {
@@ -527,7 +530,10 @@ KVP_API const char *kvp_artefact_metadata(const kvp_artefact *artefact, const ch
 KVP_API kvp_status kvp_press_set_artefact(kvp_press *press, kvp_artefact *artefact);
 
 /* Compresses one layer of the cache in place with a prefill press. Ratio 0 leaves the
- * layer untouched. On error the cache is unchanged. */
+ * layer untouched. On error the cache is unchanged.
+ * For a press that selects across layers (KVP_NEED_ALL_LAYERS) this call only records what
+ * the press needs from the layer (e.g. FastKVzip's gate scores) and leaves the layer as it
+ * is; kvp_compress_all then compresses. */
 KVP_API kvp_status kvp_compress(kvp_context *context, kvp_press *press, kvp_cache *cache,
                                 int layer, const kvp_inputs *inputs);
 
@@ -552,6 +558,121 @@ KVP_API kvp_status kvp_press_score(kvp_context *context, kvp_press *press,
 /* The number of tokens a scorer keeps out of n at ratio r: floor(n * (1 - r)) in double
  * precision, exactly as kvpress computes it. */
 KVP_API int64_t kvp_n_keep(int64_t n, double ratio);
+
+/* ------------------------------------------------------------------------------------------
+ * Presses that run the model, and presses that select across layers
+ *
+ * Some presses need more than one prefill shows them: KVzip and RestoreKV make the model
+ * reconstruct the context, KVCompose replays it, DuoAttention calibrates on sample texts.
+ * The library does not run models, so the engine lends it its own forward pass: a
+ * kvp_forward callback runs tokens (or embeddings) through the model and, in every layer,
+ * shows the press what that layer computed (kvp_forward_layer). Presses that need it say so
+ * with KVP_NEED_FORWARD.
+ *
+ * Presses whose budget spans layers (KVP_NEED_ALL_LAYERS: KVzip, RestoreKV, FastKVzip,
+ * KVCompose) work in two phases over one cache:
+ *   1. during the prefill, kvp_compress(..., layer, inputs) on every layer records what the
+ *      press needs from that layer and changes nothing;
+ *   2. after the prefill (all layers cached, with the same length), kvp_compress_all runs
+ *      the extra passes if any, selects across layers and compresses every layer.
+ * The press keeps that state (on the context of the first call) until kvp_compress_all or
+ * kvp_press_reset: use one press per context and sequence. Head-wise presses leave ragged
+ * layers, as kvp_compress does. kvp_compress_all computes every layer's selection before it
+ * changes any layer; on error the cache is as it was (the engine's passes excepted: a
+ * failing pass must itself leave the cache as it found it).
+ * ---------------------------------------------------------------------------------------- */
+
+/* What one layer computed for the tokens of a pass (right after its attention), shown to
+ * the press as the pass runs. Tensors are host tensors or device tensors of the press's
+ * context, valid only during the observe call. `ndim == 0` marks a tensor the engine does
+ * not provide; each press documents which ones it reads (queries and keys always). */
+typedef struct kvp_forward_layer {
+    int layer;
+    int64_t pos0;           /* position of the pass's first token */
+    kvp_tensor queries;     /* PRE-RoPE queries [n_heads, tokens, head_dim] */
+    kvp_tensor keys;        /* POST-RoPE keys [n_kv_heads, tokens, head_dim], as cached */
+    kvp_tensor values;      /* [n_kv_heads, tokens, head_dim] */
+    kvp_tensor hidden;      /* attention input [tokens, hidden_size] (after the input norm) */
+    kvp_tensor wo;          /* the layer's output projection [hidden_size, n_heads * head_dim]
+                               (row = output feature), for KVzip+ */
+} kvp_forward_layer;
+
+/* Called by the engine once per layer, in layer order, during a pass. A non-OK status
+ * must stop the pass, and the engine's run() must return it. */
+typedef kvp_status (*kvp_forward_observe_fn)(void *observer, const kvp_forward_layer *layer);
+
+typedef enum kvp_forward_mode {
+    /* The tokens attend to the whole cache (entries at positions < pos0) and causally to
+     * each other; their keys and values are appended for the pass and removed afterwards:
+     * when run() returns, the cache is exactly as before. */
+    KVP_FORWARD_PROBE = 0,
+    /* As PROBE, but the tokens' keys and values stay in the cache (RestoreKV). */
+    KVP_FORWARD_APPEND = 1,
+    /* A sequence of its own starting at position pos0, on a fresh cache: neither reads nor
+     * changes the press's cache (calibration texts). */
+    KVP_FORWARD_SEPARATE = 2
+} kvp_forward_mode;
+
+/* One pass the press asks for. Everything it points to is owned by the library and valid
+ * during run() only. */
+typedef struct kvp_forward_pass {
+    kvp_forward_mode mode;
+    int64_t pos0;                   /* position of the first token */
+    int n_tokens;
+    const int32_t *tokens;          /* token ids [n_tokens], or NULL when embeddings are set */
+    const float *embeddings;        /* input embeddings [n_tokens, hidden_size] instead of ids */
+    /* Low-rank adapter to apply during this pass only (RestoreKV), or NULL. Tensors
+     * "lora.<layer>.<proj>.A" [rank, in] and "lora.<layer>.<proj>.B" [out, rank] for proj in
+     * q, k, v, o, gate, up, down (absent = not adapted); W x becomes W x + s B (A x) with
+     * s = metadata "lora_alpha" / rank. Hugging Face's layout: an engine whose W_q and W_k
+     * rows pair RoPE channels otherwise permutes the rows of B for q and k the same way. */
+    const kvp_artefact *adapter;
+    kvp_forward_observe_fn observe; /* may be NULL */
+    void *observer;
+} kvp_forward_pass;
+
+/* The engine's model, lent to a press call. The engine owns everything it points to; the
+ * library keeps no pointer after the call returns. */
+typedef struct kvp_forward {
+    void *user_data;
+    /* Runs one pass through every layer of the model on the cache given to the press call
+     * (modes above); calls pass->observe once per layer when set and returns its first
+     * error. Other errors: any status, with a message in err (err_size bytes). */
+    kvp_status (*run)(void *user_data, const kvp_forward_pass *pass, char *err,
+                      size_t err_size);
+    /* Token ids of a text, with no special tokens added. Writes at most `capacity` ids (ids
+     * may be NULL when capacity is 0) and the full count in *n_ids. NULL for engines without
+     * a tokenizer (KVzip needs one). */
+    kvp_status (*tokenize)(void *user_data, const char *text, int32_t *ids, int capacity,
+                           int *n_ids);
+    /* The model's RoPE: presses rotate the observed queries with it (and un-rotate keys). */
+    const kvp_rope *rope;
+    /* The prompt that was prefilled (KVzip and RestoreKV reconstruct it, KVCompose replays
+     * it): n_context_tokens ids, which must equal the cached length of every layer. */
+    const int32_t *context_tokens;
+    int64_t n_context_tokens;
+    /* The chat template around the context (KVzip): the number of template tokens before
+     * the user content at the start of the context, and the template's tokens between the
+     * user content and the answer. Without a chat template: 0 and NULL (the press then uses
+     * the tokens of "\n", as kvpress does). */
+    int64_t template_prefix;
+    const int32_t *template_suffix;
+    int n_template_suffix;
+} kvp_forward;
+
+/* Phase 2 of a press that selects across layers (see above); `forward` may be NULL for
+ * presses without KVP_NEED_FORWARD. A press that compresses layer by layer is refused. */
+KVP_API kvp_status kvp_compress_all(kvp_context *context, kvp_press *press, kvp_cache *cache,
+                                    const kvp_forward *forward);
+
+/* Calibrates a press on sample texts through the engine's model (DuoAttention with
+ * on_the_fly_scoring): each sample runs as a KVP_FORWARD_SEPARATE pass, and what the press
+ * learns stays in it for later kvp_compress calls (it replaces an artefact). samples[i]
+ * holds sample_lengths[i] token ids (with BOS if the model expects it). */
+KVP_API kvp_status kvp_press_calibrate(kvp_context *context, kvp_press *press,
+                                       const kvp_forward *forward,
+                                       const int32_t *const *samples,
+                                       const int64_t *sample_lengths, int n_samples);
 
 /* ------------------------------------------------------------------------------------------
  * Attention over the cache

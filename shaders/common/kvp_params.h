@@ -31,6 +31,8 @@
 #define KVP_COLSUM_SUM 0       /* plain sum over the window rows */
 #define KVP_COLSUM_VISIBLE 1   /* divided by the number of rows that can see the key */
 #define KVP_COLSUM_WINDOW 2    /* divided by the number of window rows */
+#define KVP_COLSUM_POSITION 3  /* each row weighted by its position, divided by the rows
+                                  (FINCH's normalisation: a row sees about `position` keys) */
 
 #define KVP_REDUCE_GROUP_MEAN 0 /* out[j] = mean of the G = Hq/Hk query heads of kv head j */
 #define KVP_REDUCE_ALL_MEAN 1   /* out[j] = mean of all Hq heads, for every j */
@@ -67,7 +69,8 @@ KVP_PARAMS(kvp_p_rope) {
  * For query head i (kv head j = i / (Hq/Hk)) and row a: z_t = scale * <q, K[j,t]> for
  * t in [0, n) with pos[row(j,t)] <= q_pos0 + a, else -inf; P = softmax_t(z).
  * out[i, t] = sum_a P[a, t], then divided according to mean_mode (KVP_COLSUM_*); with
- * KVP_COLSUM_VISIBLE a key seen by no row gets 0. Requires n <= every meta length. */
+ * KVP_COLSUM_VISIBLE a key seen by no row gets 0; KVP_COLSUM_POSITION sums
+ * (q_pos0 + a) P[a, t] and divides by w. Requires n <= every meta length. */
 KVP_PARAMS(kvp_p_attn_colsum) {
     int Hq;
     int Hk;
@@ -84,7 +87,8 @@ KVP_PARAMS(kvp_p_attn_colsum) {
  * bindings: 0 probs f32 [H, m, n] (row a is the token at position row_pos0 + a)
  *           1 out f32 [H, n]
  * out[h, t] = sum over a in [r0, r1) of probs[h, a, t], then mean_mode: KVP_COLSUM_VISIBLE
- * divides by #{a in [r0, r1) : row_pos0 + a >= t} (0 if none), KVP_COLSUM_WINDOW by r1 - r0. */
+ * divides by #{a in [r0, r1) : row_pos0 + a >= t} (0 if none), KVP_COLSUM_WINDOW by r1 - r0;
+ * KVP_COLSUM_POSITION sums (row_pos0 + a) probs[h, a, t] and divides by r1 - r0. */
 KVP_PARAMS(kvp_p_probs_colsum) {
     int H;
     int m;
@@ -623,6 +627,89 @@ KVP_PARAMS(kvp_p_channel_zero) {
     int d;
     int dtype;
 } KVP_PARAMS_END(kvp_p_channel_zero)
+
+#define KVP_PASS_REDUCE_MAX 0  /* PASS_SCORE: maximum over the reduced rows/heads */
+#define KVP_PASS_REDUCE_MEAN 1 /* PASS_SCORE: mean over the reduced rows/heads */
+#define KVP_PASS_GROUP_NONE 2  /* PASS_SCORE: one output row per query head */
+
+/* PASS_SCORE: the attention an extra forward pass of the model (KVzip's context
+ * reconstruction, KVCompose's replay) pays to part of a cache layer, reduced over its rows.
+ * bindings: 0 q f32 [Hq, m, d] (the pass's POST-RoPE queries)
+ *           1 K (k_dtype, cache rows)  2 meta
+ *           3 kself [Hk, m, d] (s_dtype): the pass's own POST-RoPE keys
+ *           4 rnorm f32 [m] (read when has_row_norm)
+ *           5 ccol f32 [Hq, ccol_stride]: factor of cache token t for head i at [i, t]
+ *             (read when has_col_scale)
+ *           6 out f32 [Hq or Hk, out_stride] (in/out)
+ * For query head i (kv head j = i / (Hq/Hk)) and pass row a, the keys are: cache tokens
+ * t in [0, n_sink) and in [s, e) of head j, then the pass's keys b = 0 .. a (causal; later
+ * ones are excluded, as kvpress's mask of the most negative finite value). With
+ * z = scale <q[i, a], key>, P = softmax over those keys, and for each chunk token t in [s, e):
+ *   v[i, a, t] = P[t] / (has_row_norm ? rnorm[a] : 1) * (has_col_scale ? ccol[i, t] : 1)
+ *   r[i, t] = max over a (row_mode MAX) or (1/m) sum over a (MEAN) of v[i, a, t].
+ * group_mode NONE writes out[i, t] = r[i, t]; MAX / MEAN write out[j, t] = the maximum / mean
+ * of r over the query heads of group j. Only columns [s, e) are written. Requires
+ * n_sink <= s <= e <= every meta length and m >= 1. (The sink columns and the pass's keys
+ * only take part in the softmax, so they need no column factor.) */
+KVP_PARAMS(kvp_p_pass_score) {
+    int Hq;
+    int Hk;
+    int d;
+    int m;
+    int n_sink;
+    int s;
+    int e;
+    int k_dtype;
+    int s_dtype;
+    int row_mode;
+    int group_mode;
+    int has_row_norm;
+    int has_col_scale;
+    int ccol_stride;
+    int out_stride;
+    float scale;
+} KVP_PARAMS_END(kvp_p_pass_score)
+
+/* WOV_NORM: norm of each value row through its query heads' output projection (KVzip+).
+ * bindings: 0 V (v_dtype, cache rows)  1 meta  2 wo [D, Hq*d] (wo_dtype)
+ *           3 out f32 [Hq, out_stride] (in/out)
+ * For query head i of kv head j = i / (Hq/Hk) and token t in [t0, t1):
+ * out[i, t] = sqrt( sum_{o < D} ( sum_{c < d} V[j, t, c] wo[o, i*d + c] )^2 ).
+ * Other columns are not written. Requires t1 <= every meta length. */
+KVP_PARAMS(kvp_p_wov_norm) {
+    int Hq;
+    int Hk;
+    int d;
+    int D;
+    int t0;
+    int t1;
+    int v_dtype;
+    int wo_dtype;
+    int out_stride;
+} KVP_PARAMS_END(kvp_p_wov_norm)
+
+/* FASTKVZIP_GATE: Fast KVzip's learned gate (arXiv 2601.17668, PRESSES.md 2.28): the
+ * probability that each token's own gate key beats S learned sink keys, per kv head.
+ * bindings: 0 h [n, D] (h_dtype): the attention inputs of the layer
+ *           1 w f32: the layer's gate, packed in this order (E = e, GE = G e):
+ *             wq [Hk GE, D], bq [Hk GE], wk [Hk E, D], qn [e], kn [e], kb [Hk, S, e], b [Hk, G]
+ *           2 out f32 [Hk, n]
+ * For token t and kv head j: k_c = (wk[j e + c] . h_t), kappa_c = kn[c] k_c / rms(k), and for
+ * g < G: q_c = (wq[(j G + g) e + c] . h_t) + bq[(j G + g) e + c], u_c = qn[c] q_c / rms(q),
+ * with rms(x) = sqrt(mean_c x_c^2 + eps);
+ * l = inv_scale <kappa, u> + b[j, g], l_s = inv_scale <kb[j, s], u>,
+ * p_g = 1 / (1 + sum_{s < S} exp(l_s - l)); out[j, t] = (1/G) sum_g p_g. */
+KVP_PARAMS(kvp_p_fastkvzip_gate) {
+    int n;
+    int D;
+    int Hk;
+    int G;
+    int e;
+    int S;
+    int h_dtype;
+    float eps;
+    float inv_scale;
+} KVP_PARAMS_END(kvp_p_fastkvzip_gate)
 
 /* ==========================================================================================
  * Pass parameters of the GPU kernels (backends/gpu/gpu_plan.c). An op that runs as several

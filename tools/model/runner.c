@@ -8,12 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define KVP_RUNNER_MAX_KV 1024 /* the loaders' bound on n_kv_heads */
+
 struct llama_capture {
     int n_tokens, n_layers;
     size_t k_count, q_count, h_count; /* floats per layer */
     float *keys, *values;  /* [layer, Hk, n, hd] post-RoPE keys, values */
     float *queries;        /* [layer, Hq, n, hd] pre-RoPE */
     float *hidden;         /* [layer, n, dim] attention inputs */
+    int32_t *tokens;       /* [n] the prompt (presses that run the model reconstruct it) */
     int filled;
 };
 
@@ -25,8 +28,13 @@ struct llama_runner {
     kvp_rope rope;
     kvp_inputs **inputs;  /* per layer, created on the first use of a press */
     int64_t capacity;
+    int64_t *head_capacity; /* [n_layers * n_kv_heads] slots of each head (repack changes them) */
     int64_t pos;          /* position of the next token */
     int64_t decode_compressions;
+    const tokenizer *tok; /* for presses that tokenize (KVzip), or NULL */
+    /* The pass in progress when a press runs the model: its observer and adapter. */
+    const kvp_forward_pass *pass;
+    kvp_status pass_status; /* the observer's failure, passed back to the press */
     /* Activations for up to `batch` tokens. */
     int batch;
     float *x, *xb, *q_tok, *k_tok, *v_tok, *q_heads, *q_rot, *k_heads, *v_heads, *att_heads,
@@ -99,6 +107,13 @@ int llama_runner_create(const llama_model *model, kvp_context *ctx,
     r->model = model;
     r->ctx = ctx;
     r->capacity = o.capacity > 0 ? o.capacity : c->seq_len;
+    r->head_capacity = malloc(sizeof(int64_t) * (size_t)c->n_layers * (size_t)c->n_kv_heads);
+    if (!r->head_capacity) {
+        snprintf(err, err_size, "runner: out of memory");
+        llama_runner_free(r);
+        return -1;
+    }
+    for (int i = 0; i < c->n_layers * c->n_kv_heads; i++) r->head_capacity[i] = r->capacity;
     kvp_rope_init(&r->rope, c->head_dim);
     r->rope.layout = c->rope_layout;
     r->rope.theta = c->rope_theta;
@@ -119,6 +134,7 @@ void llama_runner_free(llama_runner *r) {
     if (!r) return;
     for (int l = 0; r->inputs && l < r->model->cfg.n_layers; l++) kvp_inputs_destroy(r->inputs[l]);
     free(r->inputs);
+    free(r->head_capacity);
     kvp_cache_destroy(r->cache);
     free_activations(r);
     free(r);
@@ -142,10 +158,36 @@ int llama_runner_rewind(llama_runner *r, int64_t pos, char *err, size_t err_size
     return 0;
 }
 
+/* Repacks layer l with `reserve` free slots per head and records the new capacities. */
+static int repack_layer(llama_runner *r, int l, int64_t reserve, char *err, size_t err_size) {
+    int Hk = r->model->cfg.n_kv_heads;
+    kvp_status st = kvp_cache_repack(r->cache, l, reserve);
+    if (st != KVP_OK) return lib_fail(r, "kvp_cache_repack", st, err, err_size);
+    int64_t len[KVP_RUNNER_MAX_KV];
+    kvp_cache_get_lengths(r->cache, l, len);
+    for (int j = 0; j < Hk; j++) r->head_capacity[(size_t)l * Hk + j] = len[j] + reserve;
+    return 0;
+}
+
 int llama_runner_repack(llama_runner *r, int64_t reserve, char *err, size_t err_size) {
+    for (int l = 0; l < r->model->cfg.n_layers; l++)
+        if (repack_layer(r, l, reserve, err, err_size)) return -1;
+    return 0;
+}
+
+/* Makes room for n more tokens in every head, never leaving a head less room than it had. */
+static int ensure_room(llama_runner *r, int64_t n, char *err, size_t err_size) {
+    int Hk = r->model->cfg.n_kv_heads;
     for (int l = 0; l < r->model->cfg.n_layers; l++) {
-        kvp_status st = kvp_cache_repack(r->cache, l, reserve);
-        if (st != KVP_OK) return lib_fail(r, "kvp_cache_repack", st, err, err_size);
+        int64_t len[KVP_RUNNER_MAX_KV], room_min = INT64_MAX, room_max = 0;
+        kvp_cache_get_lengths(r->cache, l, len);
+        for (int j = 0; j < Hk; j++) {
+            int64_t room = r->head_capacity[(size_t)l * Hk + j] - len[j];
+            room_min = room < room_min ? room : room_min;
+            room_max = room > room_max ? room : room_max;
+        }
+        if (room_min < n && repack_layer(r, l, n > room_max ? n : room_max, err, err_size))
+            return -1;
     }
     return 0;
 }
@@ -171,6 +213,58 @@ static void matmul(float *y, const float *x, const float *W, int n, int in, int 
         float *yt = y + (size_t)t * out;
         for (int o = 0; o < out; o++) yt[o] = dot(W + (size_t)o * in, xt, in);
     }
+}
+
+/* W x for n tokens, plus the low-rank update s B (A x) of the pass's adapter when it adapts
+ * this projection ("lora.<layer>.<proj>.A" [rank, in], ".B" [out, rank], s = lora_alpha / rank;
+ * kvpress's RestoreKV applies its LoRA only during the restore pass). */
+static int project(llama_runner *r, int l, const char *proj, float *y, const float *x,
+                   const float *W, int n, int in, int out, char *err, size_t err_size) {
+    matmul(y, x, W, n, in, out);
+    const kvp_artefact *a = r->pass ? r->pass->adapter : NULL;
+    if (!a) return 0;
+    char name[64];
+    kvp_tensor A, B;
+    snprintf(name, sizeof name, "lora.%d.%s.A", l, proj);
+    if (kvp_artefact_get(a, name, &A) != KVP_OK) return 0; /* not adapted */
+    snprintf(name, sizeof name, "lora.%d.%s.B", l, proj);
+    int rank = A.ndim == 2 ? (int)A.shape[0] : 0;
+    const char *alpha_s = kvp_artefact_metadata(a, "lora_alpha");
+    double alpha = alpha_s ? strtod(alpha_s, NULL) : 0;
+    if (kvp_artefact_get(a, name, &B) != KVP_OK || rank <= 0 || A.shape[1] != in ||
+        B.ndim != 2 || B.shape[0] != out || B.shape[1] != rank || !alpha_s || !(alpha > 0)) {
+        snprintf(err, err_size,
+                 "runner: adapter %s of layer %d: needs A [rank, %d], B [%d, rank] and metadata "
+                 "lora_alpha > 0",
+                 proj, l, in, out);
+        return -1;
+    }
+    float *Af = malloc(sizeof(float) * (size_t)rank * in), *Bf = malloc(sizeof(float) * (size_t)out * rank);
+    float *t = malloc(sizeof(float) * (size_t)rank);
+    int rc = Af && Bf && t ? 0 : -1;
+    if (!rc && (kvp_convert(A.dtype, A.data, KVP_DTYPE_F32, Af, (size_t)rank * in) != KVP_OK ||
+                kvp_convert(B.dtype, B.data, KVP_DTYPE_F32, Bf, (size_t)out * rank) != KVP_OK))
+        rc = -1;
+    float scale = (float)(alpha / rank);
+    /* Adapters come in Hugging Face's layout, whose W_q and W_k rows pair RoPE channels
+     * (i, i + d/2); weights with interleaved pairs (2i, 2i+1) take B's rows accordingly. */
+    int hd = r->model->cfg.head_dim;
+    int permute = (proj[0] == 'q' || proj[0] == 'k') && !proj[1] &&
+                  r->model->cfg.rope_layout == KVP_ROPE_INTERLEAVED;
+    for (int tok = 0; !rc && tok < n; tok++) {
+        const float *xt = x + (size_t)tok * in;
+        float *yt = y + (size_t)tok * out;
+        for (int k = 0; k < rank; k++) t[k] = dot(Af + (size_t)k * in, xt, in);
+        for (int o = 0; o < out; o++) {
+            int c = o % hd, row = permute ? o - c + (c & 1) * (hd / 2) + c / 2 : o;
+            yt[o] += scale * dot(Bf + (size_t)row * rank, t, rank);
+        }
+    }
+    if (rc) snprintf(err, err_size, "runner: out of memory for the adapter of layer %d", l);
+    free(Af);
+    free(Bf);
+    free(t);
+    return rc;
 }
 
 static void rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps) {
@@ -245,9 +339,10 @@ static int attention(llama_runner *r, int l, int n, kvp_press *press, char *err,
     const llama_config *c = &r->model->cfg;
     const llama_layer *L = &r->model->layers[l];
     int D = c->dim, hd = c->head_dim, Hq = c->n_heads, Hk = c->n_kv_heads;
-    matmul(r->q_tok, r->xb, L->wq, n, D, Hq * hd);
-    matmul(r->k_tok, r->xb, L->wk, n, D, Hk * hd);
-    matmul(r->v_tok, r->xb, L->wv, n, D, Hk * hd);
+    if (project(r, l, "q", r->q_tok, r->xb, L->wq, n, D, Hq * hd, err, err_size) ||
+        project(r, l, "k", r->k_tok, r->xb, L->wk, n, D, Hk * hd, err, err_size) ||
+        project(r, l, "v", r->v_tok, r->xb, L->wv, n, D, Hk * hd, err, err_size))
+        return -1;
     to_heads(r->q_heads, r->q_tok, n, Hq, hd);
     to_heads(r->k_heads, r->k_tok, n, Hk, hd);
     to_heads(r->v_heads, r->v_tok, n, Hk, hd);
@@ -267,6 +362,18 @@ static int attention(llama_runner *r, int l, int n, kvp_press *press, char *err,
     capture_layer(r, l, n);
     if ((st = kvp_attention(r->ctx, r->cache, l, &q_rot, r->pos, 1.0f / sqrtf((float)hd), &out)) != KVP_OK)
         return lib_fail(r, "kvp_attention", st, err, err_size);
+
+    /* A press's extra pass watches every layer (kvp_forward_layer). */
+    if (r->pass && r->pass->observe) {
+        kvp_forward_layer fl = {.layer = l, .pos0 = r->pos, .queries = q, .keys = k, .values = v,
+                                .hidden = kvp_tensor_host(KVP_DTYPE_F32, r->xb, 2, n, D, 1),
+                                .wo = kvp_tensor_host(KVP_DTYPE_F32, (void *)L->wo, 2, D, Hq * hd, 1)};
+        r->pass_status = r->pass->observe(r->pass->observer, &fl);
+        if (r->pass_status != KVP_OK) {
+            snprintf(err, err_size, "the press's observer stopped the pass at layer %d", l);
+            return -1;
+        }
+    }
 
     /* The press runs after this layer's attention, so this layer's outputs (and every later
      * layer of this pass) still saw the full cache; compression only changes what later
@@ -288,6 +395,44 @@ static int attention(llama_runner *r, int l, int n, kvp_press *press, char *err,
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
+static int check_tokens(const llama_config *c, const int32_t *tokens, int n, char *err,
+                        size_t err_size) {
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->vocab_size) {
+            snprintf(err, err_size, "runner: token %d at index %d is outside the vocabulary (%d)",
+                     tokens[t], t, c->vocab_size);
+            return -1;
+        }
+    return 0;
+}
+
+/* Every layer for n tokens whose input embeddings are in r->x; advances the position. */
+static int run_layers(llama_runner *r, int n, kvp_press *press, char *err, size_t err_size) {
+    const llama_config *c = &r->model->cfg;
+    const llama_model *m = r->model;
+    int D = c->dim, F = c->hidden_dim, Q = c->n_heads * c->head_dim;
+    for (int l = 0; l < c->n_layers; l++) {
+        const llama_layer *L = &m->layers[l];
+        rmsnorm(r->xb, r->x, L->attn_norm, n, D, c->norm_eps);
+        if (attention(r, l, n, press, err, err_size)) return -1;
+        if (project(r, l, "o", r->proj, r->att_tok, L->wo, n, Q, D, err, err_size)) return -1;
+        for (size_t i = 0; i < (size_t)n * D; i++) r->x[i] += r->proj[i];
+
+        rmsnorm(r->xb, r->x, L->ffn_norm, n, D, c->norm_eps);
+        if (project(r, l, "gate", r->ffn_gate, r->xb, L->w_gate, n, D, F, err, err_size) ||
+            project(r, l, "up", r->ffn_up, r->xb, L->w_up, n, D, F, err, err_size))
+            return -1;
+        for (size_t i = 0; i < (size_t)n * F; i++) r->ffn_gate[i] = silu(r->ffn_gate[i]) * r->ffn_up[i];
+        if (project(r, l, "down", r->proj, r->ffn_gate, L->w_down, n, F, D, err, err_size)) return -1;
+        for (size_t i = 0; i < (size_t)n * D; i++) r->x[i] += r->proj[i];
+    }
+    r->pos += n;
+    return 0;
+}
+
+static int compress_all_layers(llama_runner *r, kvp_press *press, const int32_t *tokens, int n,
+                               char *err, size_t err_size);
+
 int llama_forward(llama_runner *r, const int32_t *tokens, int n, kvp_press *press,
                   llama_logits which, float *logits, char *err, size_t err_size) {
     const llama_config *c = &r->model->cfg;
@@ -296,42 +441,140 @@ int llama_forward(llama_runner *r, const int32_t *tokens, int n, kvp_press *pres
         snprintf(err, err_size, "runner: nothing to run (%d tokens)", n);
         return -1;
     }
-    for (int t = 0; t < n; t++)
-        if (tokens[t] < 0 || tokens[t] >= c->vocab_size) {
-            snprintf(err, err_size, "runner: token %d at index %d is outside the vocabulary (%d)",
-                     tokens[t], t, c->vocab_size);
-            return -1;
-        }
+    if (check_tokens(c, tokens, n, err, err_size)) return -1;
     if (which != LLAMA_LOGITS_NONE && !logits) {
         snprintf(err, err_size, "runner: logits requested without an output buffer");
         return -1;
     }
     if (reserve_batch(r, n, err, err_size)) return -1;
-    int D = c->dim, F = c->hidden_dim, Q = c->n_heads * c->head_dim;
+    int D = c->dim;
     for (int t = 0; t < n; t++)
         memcpy(r->x + (size_t)t * D, m->tok_embd + (size_t)tokens[t] * D, (size_t)D * sizeof(float));
+    if (r->capture && r->pos == 0 && n == r->capture->n_tokens)
+        memcpy(r->capture->tokens, tokens, sizeof(int32_t) * (size_t)n);
+    if (run_layers(r, n, press, err, err_size)) return -1;
 
-    for (int l = 0; l < c->n_layers; l++) {
-        const llama_layer *L = &m->layers[l];
-        rmsnorm(r->xb, r->x, L->attn_norm, n, D, c->norm_eps);
-        if (attention(r, l, n, press, err, err_size)) return -1;
-        matmul(r->proj, r->att_tok, L->wo, n, Q, D);
-        for (size_t i = 0; i < (size_t)n * D; i++) r->x[i] += r->proj[i];
-
-        rmsnorm(r->xb, r->x, L->ffn_norm, n, D, c->norm_eps);
-        matmul(r->ffn_gate, r->xb, L->w_gate, n, D, F);
-        matmul(r->ffn_up, r->xb, L->w_up, n, D, F);
-        for (size_t i = 0; i < (size_t)n * F; i++) r->ffn_gate[i] = silu(r->ffn_gate[i]) * r->ffn_up[i];
-        matmul(r->proj, r->ffn_gate, L->w_down, n, F, D);
-        for (size_t i = 0; i < (size_t)n * D; i++) r->x[i] += r->proj[i];
+    if (which != LLAMA_LOGITS_NONE) {
+        int first = which == LLAMA_LOGITS_LAST ? n - 1 : 0, rows = n - first;
+        rmsnorm(r->xb, r->x + (size_t)first * D, m->out_norm, rows, D, c->norm_eps);
+        matmul(logits, r->xb, m->classifier, rows, D, c->vocab_size);
     }
-    r->pos += n;
+    /* A press that selects across layers has only recorded each layer: compress now (its
+     * extra passes reuse the activations, which the logits no longer need). */
+    return compress_all_layers(r, press, tokens, n, err, err_size);
+}
 
-    if (which == LLAMA_LOGITS_NONE) return 0;
-    int first = which == LLAMA_LOGITS_LAST ? n - 1 : 0, rows = n - first;
-    rmsnorm(r->xb, r->x + (size_t)first * D, m->out_norm, rows, D, c->norm_eps);
-    matmul(logits, r->xb, m->classifier, rows, D, c->vocab_size);
-    return 0;
+/* ---- the runner as the model of presses that run it (kvp_forward) ---------------------------- */
+
+void llama_runner_set_tokenizer(llama_runner *r, const tokenizer *tok) { r->tok = tok; }
+
+/* kvp_forward.run: one pass of a press over this runner's cache (or a fresh one). */
+static kvp_status runner_pass(void *user, const kvp_forward_pass *pass, char *err,
+                              size_t err_size) {
+    llama_runner *r = user;
+    const llama_config *c = &r->model->cfg;
+    int n = pass->n_tokens;
+    if (n <= 0 || (!pass->tokens && !pass->embeddings) || pass->pos0 < 0) {
+        snprintf(err, err_size, "runner: a pass needs tokens or embeddings and a position >= 0");
+        return KVP_ERR_INVALID_ARG;
+    }
+    if (pass->tokens && check_tokens(c, pass->tokens, n, err, err_size)) return KVP_ERR_INVALID_ARG;
+    if (pass->mode == KVP_FORWARD_SEPARATE) {
+        /* a sequence of its own: a fresh runner on the same model and context */
+        llama_runner_options o = {.capacity = pass->pos0 + n, .cache_dtype = KVP_DTYPE_F32};
+        kvp_cache_options co;
+        kvp_cache_get_options(r->cache, &co);
+        o.cache_dtype = co.dtype;
+        llama_runner *tmp;
+        if (llama_runner_create(r->model, r->ctx, &o, &tmp, err, err_size)) return KVP_ERR_OUT_OF_HOST_MEMORY;
+        kvp_forward_pass inner = *pass;
+        inner.mode = KVP_FORWARD_APPEND;
+        tmp->pos = pass->pos0;
+        kvp_status st = runner_pass(tmp, &inner, err, err_size);
+        llama_runner_free(tmp);
+        return st;
+    }
+    if (pass->mode != KVP_FORWARD_PROBE && pass->mode != KVP_FORWARD_APPEND) {
+        snprintf(err, err_size, "runner: unknown pass mode %d", (int)pass->mode);
+        return KVP_ERR_INVALID_ARG;
+    }
+    if (pass->pos0 < r->pos) {
+        snprintf(err, err_size, "runner: a pass at position %lld would overlap the cache (next %lld)",
+                 (long long)pass->pos0, (long long)r->pos);
+        return KVP_ERR_INVALID_ARG;
+    }
+    if (r->pass) {
+        snprintf(err, err_size, "runner: a pass is already running");
+        return KVP_ERR_INVALID_ARG;
+    }
+    if (reserve_batch(r, n, err, err_size) || ensure_room(r, n, err, err_size))
+        return KVP_ERR_OUT_OF_HOST_MEMORY;
+    int D = c->dim;
+    for (int t = 0; t < n; t++)
+        memcpy(r->x + (size_t)t * D,
+               pass->tokens ? r->model->tok_embd + (size_t)pass->tokens[t] * D
+                            : pass->embeddings + (size_t)t * D,
+               (size_t)D * sizeof(float));
+    int64_t saved = r->pos;
+    r->pos = pass->pos0;
+    r->pass = pass;
+    r->pass_status = KVP_OK;
+    int rc = run_layers(r, n, NULL, err, err_size);
+    kvp_status st = rc ? (r->pass_status != KVP_OK ? r->pass_status : KVP_ERR_INTERNAL) : KVP_OK;
+    r->pass = NULL;
+    /* a probe leaves nothing behind; a failed pass neither */
+    if (rc || pass->mode == KVP_FORWARD_PROBE) {
+        char e2[256];
+        if (llama_runner_rewind(r, pass->pos0, e2, sizeof e2) && !rc) {
+            snprintf(err, err_size, "%s", e2);
+            st = KVP_ERR_INTERNAL;
+        }
+        r->pos = saved;
+    }
+    return st;
+}
+
+static kvp_status runner_tokenize(void *user, const char *text, int32_t *ids, int capacity,
+                                  int *n_ids) {
+    llama_runner *r = user;
+    if (!r->tok) return KVP_ERR_UNSUPPORTED;
+    int32_t *t;
+    int n;
+    char err[256];
+    if (tokenizer_encode(r->tok, text, 0, 0, &t, &n, err, sizeof err)) return KVP_ERR_INVALID_ARG;
+    for (int i = 0; i < n && i < capacity; i++) ids[i] = t[i];
+    *n_ids = n;
+    free(t);
+    return KVP_OK;
+}
+
+void llama_runner_forward(llama_runner *r, const int32_t *context, int64_t n_context,
+                          kvp_forward *out) {
+    memset(out, 0, sizeof *out);
+    out->user_data = r;
+    out->run = runner_pass;
+    out->tokenize = r->tok ? runner_tokenize : NULL;
+    out->rope = &r->rope;
+    out->context_tokens = context;
+    out->n_context_tokens = n_context;
+    /* these models have no chat template: KVzip then uses the tokens of "\n" */
+}
+
+static int compress_all_layers(llama_runner *r, kvp_press *press, const int32_t *tokens, int n,
+                               char *err, size_t err_size) {
+    if (!press || !(kvp_press_get_info(press)->needs & KVP_NEED_ALL_LAYERS)) return 0;
+    kvp_forward fwd;
+    llama_runner_forward(r, tokens, n, &fwd);
+    kvp_status st = kvp_compress_all(r->ctx, press, r->cache, &fwd);
+    return st == KVP_OK ? 0 : lib_fail(r, "kvp_compress_all", st, err, err_size);
+}
+
+int llama_runner_calibrate(llama_runner *r, kvp_press *press, const int32_t *const *samples,
+                           const int64_t *lengths, int n_samples, char *err, size_t err_size) {
+    kvp_forward fwd;
+    llama_runner_forward(r, NULL, 0, &fwd);
+    kvp_status st = kvp_press_calibrate(r->ctx, press, &fwd, samples, lengths, n_samples);
+    return st == KVP_OK ? 0 : lib_fail(r, "kvp_press_calibrate", st, err, err_size);
 }
 
 /* ---- capture and replay -------------------------------------------------------------------- */
@@ -356,7 +599,8 @@ int llama_capture_create(const llama_model *m, int n_tokens, llama_capture **out
     cap->values = malloc(sizeof(float) * L * cap->k_count);
     cap->queries = malloc(sizeof(float) * L * cap->q_count);
     cap->hidden = malloc(sizeof(float) * L * cap->h_count);
-    if (!cap->keys || !cap->values || !cap->queries || !cap->hidden) {
+    cap->tokens = malloc(sizeof(int32_t) * (size_t)n_tokens);
+    if (!cap->keys || !cap->values || !cap->queries || !cap->hidden || !cap->tokens) {
         llama_capture_free(cap);
         snprintf(err, err_size, "capture: out of memory");
         return -1;
@@ -371,6 +615,7 @@ void llama_capture_free(llama_capture *cap) {
     free(cap->values);
     free(cap->queries);
     free(cap->hidden);
+    free(cap->tokens);
     free(cap);
 }
 
@@ -413,5 +658,5 @@ int llama_replay(llama_runner *r, const llama_capture *cap, kvp_press *press, ch
             return lib_fail(r, "kvp_compress", st, err, err_size);
     }
     r->pos = n;
-    return 0;
+    return compress_all_layers(r, press, cap->tokens, n, err, err_size);
 }

@@ -73,6 +73,22 @@ int llama_capture_layer(const llama_capture *capture, int layer, const float **k
 int llama_replay(llama_runner *r, const llama_capture *capture, kvp_press *press, char *err,
                  size_t err_size);
 
+/* Presses that run the model (KVP_NEED_FORWARD: KVzip, RestoreKV, KVCompose; DuoAttention's
+ * calibration) get the runner as their kvp_forward: probes run the tokens over the cache and
+ * truncate it back, appends keep them (growing the cache when it is full), separate passes
+ * run on a fresh cache; low-rank adapters of a pass are applied to its projections. A
+ * llama_forward or llama_replay with a press that selects across layers
+ * (KVP_NEED_ALL_LAYERS) calls kvp_compress_all after the last layer, with that call's tokens
+ * as the context. */
+/* The tokenizer presses may use (KVzip's prompts); NULL: none. Not owned. */
+void llama_runner_set_tokenizer(llama_runner *r, const tokenizer *tok);
+/* Fills `out` to lend the runner to a press; `context` (may be NULL) is the prefilled prompt. */
+void llama_runner_forward(llama_runner *r, const int32_t *context, int64_t n_context,
+                          kvp_forward *out);
+/* kvp_press_calibrate through the runner: each sample runs on a fresh cache. */
+int llama_runner_calibrate(llama_runner *r, kvp_press *press, const int32_t *const *samples,
+                           const int64_t *lengths, int n_samples, char *err, size_t err_size);
+
 int64_t llama_runner_position(const llama_runner *r);
 kvp_cache *llama_runner_cache(const llama_runner *r);
 /* How many times kvp_decode_step compressed some layer since the runner was created. */

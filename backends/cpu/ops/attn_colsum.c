@@ -36,16 +36,18 @@ static void one_head(void *arg, int i, void *scratch) {
         if (mx == -INFINITY) continue; /* this query sees nothing */
         double sum = 0;
         for (int t = 0; t < n; t++) sum += z[t] == -INFINITY ? 0 : exp(z[t] - mx);
+        /* FINCH's normalisation weights each row by its position */
+        double weight = p->mean_mode == KVP_COLSUM_POSITION ? (double)qpos : 1.0;
         for (int t = 0; t < n; t++)
             if (z[t] != -INFINITY) {
-                acc[t] += exp(z[t] - mx) / sum;
+                acc[t] += exp(z[t] - mx) / sum * weight;
                 seen[t]++;
             }
     }
     for (int t = 0; t < n; t++) {
         double v = acc[t];
         if (p->mean_mode == KVP_COLSUM_VISIBLE) v = seen[t] ? v / seen[t] : 0;
-        if (p->mean_mode == KVP_COLSUM_WINDOW) v /= p->w;
+        if (p->mean_mode == KVP_COLSUM_WINDOW || p->mean_mode == KVP_COLSUM_POSITION) v /= p->w;
         jb->out[(size_t)i * n + t] = (float)v;
     }
 }

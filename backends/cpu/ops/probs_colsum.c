@@ -10,11 +10,13 @@ kvp_status kvp_cpu_op_probs_colsum(kvp_context *ctx, const void *params, void *c
             double acc = 0;
             int seen = 0;
             for (int a = p->r0; a < p->r1; a++) {
-                acc += P[((size_t)h * p->m + a) * p->n + t];
+                double weight = p->mean_mode == KVP_COLSUM_POSITION ? (double)(p->row_pos0 + a) : 1.0;
+                acc += P[((size_t)h * p->m + a) * p->n + t] * weight;
                 if (p->row_pos0 + a >= t) seen++;
             }
             if (p->mean_mode == KVP_COLSUM_VISIBLE) acc = seen ? acc / seen : 0;
-            if (p->mean_mode == KVP_COLSUM_WINDOW) acc /= (p->r1 - p->r0);
+            if (p->mean_mode == KVP_COLSUM_WINDOW || p->mean_mode == KVP_COLSUM_POSITION)
+                acc /= (p->r1 - p->r0);
             out[(size_t)h * p->n + t] = (float)acc;
         }
     return KVP_OK;

@@ -1,0 +1,12 @@
+/* CUDA entry point of shaders/common/pass_score_stats.inc. */
+#include "kvp_cuda_wrapper.cuh"
+
+extern "C" __global__ void KVP_CUDA_BOUNDS kvp_pass_score_stats(kvp_p_pass_score p, const float *q,
+                                                                const uint *K, const int *meta,
+                                                                const uint *kself, float *stats) {
+#define KVP_DECLS
+#include "../common/pass_score_stats.inc"
+#undef KVP_DECLS
+#include "../common/pass_score_stats.inc"
+}
+KVP_CUDA_KERNEL(pass_score_stats)

@@ -1,0 +1,19 @@
+/* OpenCL entry point of shaders/common/pass_score_stats.inc. */
+#include "kvp_cl_wrapper.h"
+
+KVP_CL_ENTRY void kvp_pass_score_stats(KVP_CL_BUF(const float, q),
+                                       KVP_CL_BUF(const uint, K),
+                                       KVP_CL_BUF(const int, meta),
+                                       KVP_CL_BUF(const uint, kself),
+                                       KVP_CL_BUF(float, stats),
+                                       const kvp_p_pass_score p) {
+    KVP_CL_BIND(const float, q);
+    KVP_CL_BIND(const uint, K);
+    KVP_CL_BIND(const int, meta);
+    KVP_CL_BIND(const uint, kself);
+    KVP_CL_BIND(float, stats);
+#define KVP_DECLS
+#include "pass_score_stats.inc"
+#undef KVP_DECLS
+#include "pass_score_stats.inc"
+}

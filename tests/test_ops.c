@@ -445,6 +445,18 @@ static void b_truncate(op_case *c, rng *r, int v) {
     free(L.k), free(L.v), free(L.pos);
 }
 
+static void b_head_subset_mean(op_case *c, rng *r, int v) {
+    /* variants: GQA with heads from several groups, MHA with one head, a repeated head */
+    static const int32_t lists[3][4] = {{5, 0, 6, 3}, {2, 0, 0, 0}, {1, 7, 1, 4}};
+    int ks[3] = {4, 1, 4};
+    kvp_p_head_subset_mean p = {.Hq = 8, .Hk = v == 1 ? 8 : 4, .n = 333 + v, .k = ks[v]};
+    bind_f32(c, (size_t)p.Hq * p.n, CMP_NONE, r, 1.0f);
+    bind_i32(c, lists[v], (size_t)p.k, CMP_NONE);
+    bind_f32(c, (size_t)p.Hk * p.n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_HEAD_SUBSET_MEAN;
+    SET_PARAMS(c, p);
+}
+
 typedef void (*builder)(op_case *c, rng *r, int variant);
 
 static const struct {
@@ -473,6 +485,7 @@ static const struct {
     {"lagkv", b_lagkv, 3},
     {"count_nonfinite", b_count_nonfinite, 3},
     {"truncate", b_truncate, 3},
+    {"head_subset_mean", b_head_subset_mean, 3},
 };
 
 #define N_BUILDERS ((int)(sizeof table / sizeof table[0]))

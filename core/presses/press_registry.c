@@ -3,7 +3,8 @@
 
 #define PRESSES(X)                                                                           \
     X(knorm) X(random) X(streaming_llm) X(snapkv) X(pyramidkv) X(tova) X(observed_attention) \
-        X(expected_attention) X(keydiff) X(lagkv) X(criticalkv) X(adakv) X(chunkkv) X(decoding)
+        X(expected_attention) X(keydiff) X(lagkv) X(criticalkv) X(adakv) X(chunkkv) X(decoding) \
+        X(compresskv)
 
 #define DECLARE(name) extern const kvp_press_vtable kvp_press_##name;
 PRESSES(DECLARE)

@@ -20,6 +20,8 @@ struct llama_capture {
 struct llama_runner {
     const llama_model *model;
     llama_capture *capture;
+    llama_attention_observer observer;
+    void *observer_user;
     kvp_context *ctx;
     kvp_cache *cache;
     kvp_rope rope;
@@ -125,6 +127,11 @@ void llama_runner_free(llama_runner *r) {
 }
 
 int64_t llama_runner_position(const llama_runner *r) { return r->pos; }
+
+void llama_runner_set_observer(llama_runner *r, llama_attention_observer fn, void *user) {
+    r->observer = fn;
+    r->observer_user = user;
+}
 kvp_cache *llama_runner_cache(const llama_runner *r) { return r->cache; }
 int64_t llama_runner_decode_compressions(const llama_runner *r) { return r->decode_compressions; }
 
@@ -267,6 +274,11 @@ static int attention(llama_runner *r, int l, int n, kvp_press *press, char *err,
     capture_layer(r, l, n);
     if ((st = kvp_attention(r->ctx, r->cache, l, &q_rot, r->pos, 1.0f / sqrtf((float)hd), &out)) != KVP_OK)
         return lib_fail(r, "kvp_attention", st, err, err_size);
+    if (r->observer) {
+        llama_attention_view view = {.layer = l, .n = n, .pos0 = r->pos, .q = r->q_rot,
+                                     .k = r->k_heads, .v = r->v_heads, .out = r->att_heads};
+        if (r->observer(r->observer_user, &view, err, err_size)) return -1;
+    }
 
     /* The press runs after this layer's attention, so this layer's outputs (and every later
      * layer of this pass) still saw the full cache; compression only changes what later

@@ -161,10 +161,13 @@ static int run_case(kvp_context *ctx, const char *dir, char *why, size_t why_siz
         snprintf(why, why_size, "%s", err);
         return 0;
     }
-    kvp_press *press = press_from_json(spec, err, sizeof err);
+    /* an artefact a case names lies beside its press.json */
+    press_artefacts *artefacts = press_artefacts_create(dir);
+    kvp_press *press = artefacts ? press_from_json(spec, artefacts, err, sizeof err) : NULL;
     kvp__json_free(spec);
     if (!press) {
-        snprintf(why, why_size, "%s", err);
+        snprintf(why, why_size, "%s", artefacts ? err : "out of memory");
+        press_artefacts_free(artefacts);
         return 0;
     }
     layer_inputs li;
@@ -324,6 +327,7 @@ done:
     kvp_cache_destroy(cache);
     inputs_free(&li);
     kvp_press_destroy(press);
+    press_artefacts_free(artefacts);
     return pass;
 }
 

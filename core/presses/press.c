@@ -167,11 +167,14 @@ kvp_status kvp_press_set_press(kvp_press *p, const char *name, kvp_press *inner)
 
 kvp_status kvp_press_set_artefact(kvp_press *p, kvp_artefact *a) {
     if (!p || !a) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_press_set_artefact: NULL argument");
-    if (!(p->vt->info.needs & KVP_NEED_ARTEFACT) || !p->vt->check_artefact)
-        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press %s does not take an artefact",
-                              p->vt->info.name);
-    KVP_TRY(p->vt->check_artefact(p, a));
-    p->artefact = a;
+    /* A wrapper passes it on to the first press of its chain that takes one. */
+    kvp_press *q = p;
+    while (q && !((q->vt->info.needs & KVP_NEED_ARTEFACT) && q->vt->check_artefact)) q = q->inner;
+    if (!q)
+        return kvp__error_tls(KVP_ERR_INVALID_ARG, "press %s%s does not take an artefact",
+                              p->vt->info.name, p->inner ? " (nor the presses it wraps)" : "");
+    KVP_TRY(q->vt->check_artefact(q, a));
+    q->artefact = a;
     return KVP_OK;
 }
 

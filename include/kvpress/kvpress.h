@@ -475,8 +475,9 @@ KVP_API kvp_status kvp_artefact_get(const kvp_artefact *artefact, const char *na
 /* A value of the file's __metadata__ (NULL when absent). */
 KVP_API const char *kvp_artefact_metadata(const kvp_artefact *artefact, const char *key);
 
-/* Gives a press the artefact it needs (checked now: names, shapes). The artefact is
- * referenced, not copied: it must outlive the press. */
+/* Gives a press the artefact it needs (checked now: names, shapes); a wrapper passes it on
+ * to the first press of its chain that takes one. The artefact is referenced, not copied: it
+ * must outlive the press. */
 KVP_API kvp_status kvp_press_set_artefact(kvp_press *press, kvp_artefact *artefact);
 
 /* Compresses one layer of the cache in place with a prefill press. Ratio 0 leaves the

@@ -60,6 +60,13 @@ const kvp_backend_ops *kvp_cuda_backend(void);
 /* For backends: their per-context state, and the handle behind a core buffer. */
 void kvp__ctx_set_backend(kvp_context *ctx, void *state);
 void *kvp__ctx_backend(const kvp_context *ctx);
+
+/* For interop constructors (kvp_context_create_opencl, ...): creates a context on `device`
+ * whose backend context_create sees `native` (the caller's API handles, backend-defined)
+ * through kvp__ctx_native. */
+kvp_status kvp__context_create_native(kvp_device *device, const kvp_context_options *options,
+                                      const void *native, kvp_context **context);
+const void *kvp__ctx_native(const kvp_context *ctx);
 void *kvp__buffer_handle(const kvp_buffer *buf);
 
 /* Wraps a backend handle into a core buffer (used by the interop functions). `owned`: the

@@ -13,6 +13,11 @@ void kvp_context_options_init(kvp_context_options *options) {
 
 kvp_status kvp_context_create(kvp_device *device, const kvp_context_options *options,
                               kvp_context **context) {
+    return kvp__context_create_native(device, options, NULL, context);
+}
+
+kvp_status kvp__context_create_native(kvp_device *device, const kvp_context_options *options,
+                                      const void *native, kvp_context **context) {
     if (!context) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_context_create: context is NULL");
     *context = NULL;
     if (!device) return kvp__error_tls(KVP_ERR_INVALID_ARG, "kvp_context_create: device is NULL");
@@ -26,7 +31,9 @@ kvp_status kvp_context_create(kvp_device *device, const kvp_context_options *opt
         ctx->options = *options;
     else
         kvp_context_options_init(&ctx->options);
+    ctx->create_native = native;
     kvp_status st = ctx->ops->context_create(ctx, device->index);
+    ctx->create_native = NULL;
     if (st != KVP_OK) {
         kvp__error_tls(st, "kvp_context_create(%s): %s", device->props.name, ctx->error);
         free(ctx);
@@ -56,6 +63,7 @@ kvp_status kvp_context_synchronize(kvp_context *ctx) {
 
 void kvp__ctx_set_backend(kvp_context *ctx, void *state) { ctx->backend_state = state; }
 void *kvp__ctx_backend(const kvp_context *ctx) { return ctx->backend_state; }
+const void *kvp__ctx_native(const kvp_context *ctx) { return ctx->create_native; }
 
 void kvp__test_fail_alloc_after(kvp_context *ctx, long after) { ctx->fail_alloc_after = after; }
 

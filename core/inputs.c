@@ -79,7 +79,7 @@ kvp_status kvp__rope_rows(kvp_context *ctx, const kvp_rope *rope, const float *i
                     .m = (int)m,
                     .d = (int)x->shape[2],
                     .r0 = (int)r0,
-                    .layout = (int)rope->layout,
+                    .rope_layout = (int)rope->layout,
                     .dtype = (int)x->dtype};
     return KVP_RUN(ctx, ROPE, &p, KVP_BO(x->buffer, x->offset), KVP_B(cs),
                    KVP_BO(out, out_offset));

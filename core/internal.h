@@ -44,6 +44,10 @@ struct kvp_context {
 
     /* Test hook: when >= 0, the allocation after this many more fails (simulated OOM). */
     long fail_alloc_after;
+
+    /* Native handles (backend-defined) passed to the backend's context_create by an interop
+     * constructor such as kvp_context_create_opencl; NULL otherwise and after creation. */
+    const void *create_native;
 };
 
 /* ---- errors ------------------------------------------------------------------------------ */

@@ -1,13 +1,20 @@
 /*
  * The op case table: every primitive op of core/ops.def on several shapes and dtypes, run on
  * the backend under test (KVP_TEST_BACKEND) and on the CPU reference, from identical seeded
- * inputs. Float outputs must agree in normalised mean squared error (tolerances that fail
- * on a wrong kernel: 1e-9 is ~1e-4.5 relative RMS); index, mask and compaction outputs must be
- * identical, ties included. Every binding is surrounded by guard bytes that must survive, and
- * bound at a nonzero offset, so out-of-bounds writes and offset handling are caught.
+ * inputs. The shapes aim at what GPU kernels do differently from the reference: several
+ * workgroups and chunks per row, partial tiles, ragged heads at nonzero first rows, ties in
+ * selections, 16-bit data, bindings at byte offsets (aligned or not, staged by the backend),
+ * aliased bindings (an op in place).
+ *
+ * Checks: float outputs element by element (|dev - cpu| <= rtol |cpu| + atol max|cpu|) and in
+ * normalised mean squared error; index, mask and compaction outputs identical, ties included;
+ * inputs unchanged; guard bytes before and after every bound range untouched.
  * On the cpu backend the table checks determinism, guards and (under ASan/valgrind) memory
  * safety of the reference itself; its numerics are checked by test_reference.c and the
  * kvpress golden vectors.
+ *
+ * KVP_TEST_FILTER=substring runs the matching cases only; KVP_TEST_LARGE=1 adds
+ * production-sized cases (a million-entry global top-k, 64k-token decode, ...).
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,7 +24,7 @@
 #include "core/internal.h"
 #include "harness.h"
 
-#define GUARD 256
+#define GUARD 256 /* bytes checked after every bound range, and the default offset before it */
 #define GUARD_BYTE 0x5a
 
 typedef enum cmp_kind { CMP_NONE, CMP_F32, CMP_EXACT, CMP_LIVE_ROWS } cmp_kind;
@@ -27,6 +34,8 @@ typedef struct tbind {
     size_t bytes;
     cmp_kind cmp;
     size_t row_bytes; /* CMP_LIVE_ROWS: compare rows [first, first + length) of each head */
+    size_t offset;    /* byte offset of the range in its buffer (default GUARD) */
+    int alias;        /* >= 0: bound to the same buffer and offset as that binding */
 } tbind;
 
 typedef struct op_case {
@@ -34,13 +43,14 @@ typedef struct op_case {
     unsigned char params[64];
     int nb;
     tbind b[KVP_MAX_BINDINGS];
-    double tol;
+    double tol;       /* NMSE */
+    float rtol, atol; /* element-wise: |dev - cpu| <= rtol |cpu| + atol max|cpu| */
     int meta; /* binding holding the (output) meta, for CMP_LIVE_ROWS */
     int hk;
 } op_case;
 
 static int bind_host(op_case *c, void *host, size_t bytes, cmp_kind cmp) {
-    c->b[c->nb] = (tbind){host, bytes, cmp, 0};
+    c->b[c->nb] = (tbind){host, bytes, cmp, 0, GUARD, -1};
     return c->nb++;
 }
 
@@ -127,7 +137,7 @@ static const int dts[3] = {KVP_DT_F32, KVP_DT_F16, KVP_DT_BF16};
 static void b_rope(op_case *c, rng *r, int v) {
     int ds[3] = {8, 64, 128};
     kvp_p_rope p = {.H = 3, .m = 37, .d = ds[v % 3], .r0 = (v & 1) ? 5 : 0,
-                    .layout = (v / 3) % 2, .dtype = dts[v % 3]};
+                    .rope_layout = (v / 3) % 2, .dtype = dts[v % 3]};
     size_t n = (size_t)p.H * p.m * p.d, rows = (size_t)(p.m - p.r0);
     float *x = malloc(n * sizeof(float));
     fill_normal(r, x, n, 1.0f);
@@ -141,6 +151,11 @@ static void b_rope(op_case *c, rng *r, int v) {
     }
     bind_host(c, cs, rows * (size_t)p.d * sizeof(float), CMP_NONE);
     bind_f32(c, (size_t)p.H * rows * p.d, CMP_F32, NULL, 0);
+    if (v == 6) { /* in place: out is x (f32, r0 = 0) */
+        c->b[2].alias = 0;
+        c->b[0].cmp = CMP_F32;
+    }
+    if (v == 7) c->b[0].offset = GUARD + 2; /* a 16-bit tensor at an odd element */
     c->op = KVP_OP_ROPE;
     SET_PARAMS(c, p);
 }
@@ -217,7 +232,7 @@ static void b_qstats(op_case *c, rng *r, int v) {
 
 static void b_ea_rotate(op_case *c, rng *r, int v) {
     int ds[3] = {8, 64, 128};
-    kvp_p_ea_rotate p = {.H = 3, .d = ds[v % 3], .layout = v % 2, .use_cov = v != 1,
+    kvp_p_ea_rotate p = {.H = 3, .d = ds[v % 3], .rope_layout = v % 2, .use_cov = v != 1,
                          .inv_count = 1.0f / 300.0f};
     bind_f32(c, (size_t)p.H * p.d, CMP_NONE, r, 1.0f);
     bind_f32(c, (size_t)p.H * p.d * p.d, CMP_NONE, r, 30.0f);
@@ -300,17 +315,26 @@ static void b_masked_fill(op_case *c, rng *r, int v) {
 }
 
 static void b_topk(op_case *c, rng *r, int v) {
-    /* variants: per-row small/large, k at the edges, global; coarse scores make many ties */
-    int rows[6] = {4, 2, 3, 8, 4, 1}, n[6] = {300, 40000, 257, 5000, 1000, 70000};
-    int glob[6] = {0, 0, 0, 1, 1, 0};
-    kvp_p_topk p = {.H = rows[v], .n = n[v], .global = glob[v]};
+    /* variants: per-row small/large, k at the edges, global; coarse scores make many ties;
+     * 6: tiny keys, 7: global with huge negative entries */
+    int rows[8] = {4, 2, 3, 8, 4, 1, 4, 4}, n[8] = {300, 40000, 257, 5000, 1000, 70000, 385, 9000};
+    int glob[8] = {0, 0, 0, 1, 1, 0, 0, 1};
+    kvp_p_topk p = {.H = rows[v], .n = n[v], .global_mode = glob[v]};
     int total = glob[v] ? rows[v] * n[v] : n[v];
-    int ks[6] = {total / 2, total / 4 + 1, total, total * 3 / 4, 0, 1};
+    int ks[8] = {total / 2, total / 4 + 1, total, total * 3 / 4, 0, 1, total / 3, total - 1};
     p.k = ks[v];
     int s = bind_f32(c, (size_t)p.H * p.n, CMP_NONE, NULL, 0);
     float *x = c->b[s].host;
-    for (int i = 0; i < p.H * p.n; i++)
-        x[i] = (v % 2) ? floorf(rng_uniform(r, 0.0f, 16.0f)) / 16.0f : rng_normal(r);
+    for (int i = 0; i < p.H * p.n; i++) {
+        if (v >= 6) {
+            int q = rng_int(r, -40, 40);
+            x[i] = v == 6 ? (float)q * 1e-30f : (float)q / 8.0f;
+            if (q == 0 && rng_int(r, 0, 1)) x[i] = -0.0f;
+            if (v == 7 && i % 7 == 0) x[i] = -3.0e38f;
+        } else {
+            x[i] = (v % 2) ? floorf(rng_uniform(r, 0.0f, 16.0f)) / 16.0f : rng_normal(r);
+        }
+    }
     if (v == 3) x[5] = x[6] = -0.0f, x[7] = 0.0f; /* -0 equals +0 */
     bind_i32(c, NULL, (size_t)p.H * p.n, CMP_EXACT);
     c->op = KVP_OP_TOPK;
@@ -318,10 +342,11 @@ static void b_topk(op_case *c, rng *r, int v) {
 }
 
 static void b_compact(op_case *c, rng *r, int v) {
+    /* 3: caller-wrapped keys at a large offset, bf16 values at an unaligned one (staged) */
     int Hk = 4, d = v == 1 ? 128 : 64, n = v == 2 ? 3000 : 333, len[16];
     for (int j = 0; j < Hk; j++) len[j] = n - (v == 0 ? 0 : j * 3); /* ragged when v > 0 */
     layer_desc L;
-    make_layer(&L, r, Hk, d, dts[v % 3], len);
+    make_layer(&L, r, Hk, d, v == 3 ? KVP_DT_BF16 : dts[v % 3], len);
     kvp_p_compact p = {.Hk = Hk, .d = d, .n = n, .kv_dtype = L.dt};
     int kb = bind_rows(c, L.k, &L, CMP_LIVE_ROWS);
     int vb = bind_rows(c, L.v, &L, CMP_LIVE_ROWS);
@@ -332,7 +357,10 @@ static void b_compact(op_case *c, rng *r, int v) {
     for (int i = 0; i < Hk * n; i++) m[i] = rng_int(r, 0, 2) != 0 ? (int32_t)(1 + i % 3) : 0;
     bind_i32(c, m, (size_t)Hk * n, CMP_NONE);
     free(m);
-    (void)kb, (void)vb;
+    if (v == 3) {
+        c->b[kb].offset = 512;
+        c->b[vb].offset = GUARD + 6;
+    }
     c->hk = Hk;
     c->op = KVP_OP_COMPACT;
     SET_PARAMS(c, p);
@@ -340,14 +368,20 @@ static void b_compact(op_case *c, rng *r, int v) {
 }
 
 static void b_attention(op_case *c, rng *r, int v) {
-    /* variants: decode m=1, a few decode rows, prefill; GQA ratios; head dims; dtypes */
-    int ms[6] = {1, 4, 130, 1, 7, 64}, ds[6] = {64, 128, 64, 8, 128, 32};
-    int Hqs[6] = {8, 8, 4, 4, 32, 2}, Hks[6] = {2, 8, 2, 1, 8, 2};
+    /* 0 decode, 1 a few decode rows, 2 prefill, 3 decode d=8, 4 Llama-like GQA decode rows,
+     * 5 prefill rows at the end, 6 query rows over a d=256 bf16 cache, 7 a GQA group of 16,
+     * 8 two decode rows d=256 bf16, 9 12 query heads over 4 kv heads */
+    int ms[10] = {1, 4, 130, 1, 7, 64, 37, 1, 2, 1}, ds[10] = {64, 128, 64, 8, 128, 32, 256, 32, 256, 128};
+    int Hqs[10] = {8, 8, 4, 4, 32, 2, 4, 16, 4, 12}, Hks[10] = {2, 8, 2, 1, 8, 2, 2, 1, 2, 4};
+    int kvdt[10] = {KVP_DT_F32, KVP_DT_F16, KVP_DT_BF16, KVP_DT_F32, KVP_DT_F16, KVP_DT_BF16,
+                    KVP_DT_BF16, KVP_DT_F32, KVP_DT_BF16, KVP_DT_F32};
+    int qdts[10] = {KVP_DT_F16, KVP_DT_BF16, KVP_DT_F32, KVP_DT_F16, KVP_DT_BF16, KVP_DT_F32,
+                    KVP_DT_BF16, KVP_DT_F32, KVP_DT_F32, KVP_DT_F32};
     int Hq = Hqs[v], Hk = Hks[v], d = ds[v], m = ms[v], len[16];
     for (int j = 0; j < Hk; j++) len[j] = (m > 64 ? m : 400) - rng_int(r, 0, 40) * (v != 2);
     layer_desc L;
-    make_layer(&L, r, Hk, d, dts[v % 3], len);
-    int qdt = dts[(v + 1) % 3];
+    make_layer(&L, r, Hk, d, kvdt[v], len);
+    int qdt = qdts[v];
     kvp_p_attention p = {.Hq = Hq, .Hk = Hk, .d = d, .m = m,
                          .q_pos0 = v == 2 ? 0 : L.max_pos - m + 1 - 3 * (v == 4), .q_dtype = qdt,
                          .kv_dtype = L.dt, .scale = 1.0f / sqrtf((float)d)};
@@ -355,13 +389,15 @@ static void b_attention(op_case *c, rng *r, int v) {
     fill_normal(r, q, (size_t)Hq * m * d, 1.0f);
     bind_typed(c, q, (size_t)Hq * m * d, qdt, CMP_NONE);
     free(q);
-    bind_rows(c, L.k, &L, CMP_NONE);
+    int kb = bind_rows(c, L.k, &L, CMP_NONE);
     bind_rows(c, L.v, &L, CMP_NONE);
     bind_i32(c, L.meta, (size_t)2 * Hk, CMP_NONE);
     bind_i32(c, L.pos, (size_t)L.rows, CMP_NONE);
-    bind_f32(c, (size_t)Hq * m * d, CMP_F32, NULL, 0);
+    int ob = bind_f32(c, (size_t)Hq * m * d, CMP_F32, NULL, 0);
+    if (v == 6) c->b[kb].offset = 1024, c->b[ob].offset = 64;
     c->op = KVP_OP_ATTENTION;
     c->tol = 1e-8;
+    c->atol = 1e-4f;
     SET_PARAMS(c, p);
     free(L.k), free(L.v), free(L.pos);
 }
@@ -457,6 +493,76 @@ static void b_head_subset_mean(op_case *c, rng *r, int v) {
     SET_PARAMS(c, p);
 }
 
+/* Production-sized cases, only with KVP_TEST_LARGE=1 (slow on the CPU reference). */
+static void b_large(op_case *c, rng *r, int v) {
+    if (v <= 1) { /* top-k over 8 x 131072 scores, per row and global (a million entries) */
+        kvp_p_topk p = {.H = 8, .n = 131072, .global_mode = v};
+        p.k = v ? p.H * p.n / 2 + 7 : p.n / 3;
+        int s = bind_f32(c, (size_t)p.H * p.n, CMP_NONE, NULL, 0);
+        float *x = c->b[s].host;
+        for (int i = 0; i < p.H * p.n; i++) x[i] = (float)rng_int(r, -5000, 5000) / 64.0f;
+        bind_i32(c, NULL, (size_t)p.H * p.n, CMP_EXACT);
+        c->op = KVP_OP_TOPK;
+        SET_PARAMS(c, p);
+    } else if (v == 2) { /* decode over 65536 tokens, a GQA group of 4, f16 */
+        int len[2] = {65536, 64536};
+        layer_desc L;
+        make_layer(&L, r, 2, 128, KVP_DT_F16, len);
+        kvp_p_attention p = {.Hq = 8, .Hk = 2, .d = 128, .m = 1, .q_pos0 = L.max_pos,
+                             .q_dtype = KVP_DT_F32, .kv_dtype = L.dt, .scale = 1.0f / sqrtf(128.0f)};
+        bind_f32(c, 8 * 128, CMP_NONE, r, 1.0f);
+        bind_rows(c, L.k, &L, CMP_NONE);
+        bind_rows(c, L.v, &L, CMP_NONE);
+        bind_i32(c, L.meta, 4, CMP_NONE);
+        bind_i32(c, L.pos, (size_t)L.rows, CMP_NONE);
+        bind_f32(c, 8 * 128, CMP_F32, NULL, 0);
+        c->op = KVP_OP_ATTENTION;
+        c->tol = 1e-8;
+        c->atol = 1e-4f;
+        SET_PARAMS(c, p);
+        free(L.k), free(L.v), free(L.pos);
+    } else if (v == 3) { /* query statistics of 16384 rows, d = 128 */
+        kvp_p_qstats p = {.H = 2, .m = 16384, .d = 128, .dtype = KVP_DT_BF16, .r0 = 4, .n_prev = 0};
+        size_t qn = (size_t)p.H * p.m * p.d;
+        float *q = malloc(qn * sizeof(float));
+        fill_normal(r, q, qn, 1.0f);
+        for (size_t i = 0; i < qn; i++) q[i] += 0.5f;
+        bind_typed(c, q, qn, p.dtype, CMP_NONE);
+        free(q);
+        bind_f32(c, 2 * 128, CMP_F32, NULL, 0);
+        bind_f32(c, 2 * 128 * 128, CMP_F32, NULL, 0);
+        c->op = KVP_OP_QSTATS;
+        c->rtol = 1e-3f;
+        c->atol = 1e-4f;
+        SET_PARAMS(c, p);
+    } else if (v == 4) { /* compaction of 8 heads x 32768 tokens, d = 128, bf16 */
+        int len[8];
+        for (int j = 0; j < 8; j++) len[j] = 32768 - 37 * j;
+        layer_desc L;
+        make_layer(&L, r, 8, 128, KVP_DT_BF16, len);
+        kvp_p_compact p = {.Hk = 8, .d = 128, .n = 32768, .kv_dtype = L.dt};
+        bind_rows(c, L.k, &L, CMP_LIVE_ROWS);
+        bind_rows(c, L.v, &L, CMP_LIVE_ROWS);
+        int pb = bind_i32(c, L.pos, (size_t)L.rows, CMP_LIVE_ROWS);
+        c->b[pb].row_bytes = sizeof(int32_t);
+        c->meta = bind_i32(c, L.meta, 16, CMP_EXACT);
+        int32_t *m = malloc(sizeof(int32_t) * 8 * 32768);
+        for (int i = 0; i < 8 * 32768; i++) m[i] = rng_int(r, 0, 1);
+        bind_i32(c, m, 8 * 32768, CMP_NONE);
+        free(m);
+        c->hk = 8;
+        c->op = KVP_OP_COMPACT;
+        SET_PARAMS(c, p);
+        free(L.k), free(L.v), free(L.pos);
+    } else { /* softmax over 8 rows of 131072 */
+        kvp_p_softmax p = {.H = 8, .n = 131072, .t0 = 4};
+        bind_f32(c, (size_t)8 * 131072, CMP_F32, r, 10.0f);
+        c->op = KVP_OP_SOFTMAX;
+        c->tol = 1e-8;
+        SET_PARAMS(c, p);
+    }
+}
+
 typedef void (*builder)(op_case *c, rng *r, int variant);
 
 static const struct {
@@ -464,7 +570,7 @@ static const struct {
     builder build;
     int variants;
 } table[] = {
-    {"rope", b_rope, 6},
+    {"rope", b_rope, 8},
     {"attn_colsum", b_attn_colsum, 6},
     {"probs_colsum", b_probs_colsum, 3},
     {"row_norm", b_row_norm, 3},
@@ -477,15 +583,16 @@ static const struct {
     {"score_map", b_score_map, 2},
     {"score_pad", b_score_pad, 3},
     {"masked_fill", b_masked_fill, 2},
-    {"topk", b_topk, 6},
-    {"compact", b_compact, 3},
-    {"attention", b_attention, 6},
+    {"topk", b_topk, 8},
+    {"compact", b_compact, 4},
+    {"attention", b_attention, 10},
     {"proj_vnorm", b_proj_vnorm, 2},
     {"keydiff", b_keydiff, 3},
     {"lagkv", b_lagkv, 3},
     {"count_nonfinite", b_count_nonfinite, 3},
     {"truncate", b_truncate, 3},
     {"head_subset_mean", b_head_subset_mean, 3},
+    {"large", b_large, 6}, /* only with KVP_TEST_LARGE=1 */
 };
 
 #define N_BUILDERS ((int)(sizeof table / sizeof table[0]))
@@ -507,37 +614,59 @@ static void case_at(int index, int *builder_index, int *variant) {
     }
 }
 
-/* Runs the case on ctx; returns the downloaded bindings (guards included). */
+/* Runs the case on ctx; returns the downloaded bindings (offset, range and guard). */
 static unsigned char **run_on(kvp_context *ctx, const op_case *c, const char *label) {
     kvp_buffer *bufs[KVP_MAX_BINDINGS] = {0};
     kvp_binding binds[KVP_MAX_BINDINGS];
     unsigned char **out = calloc(KVP_MAX_BINDINGS, sizeof *out);
     for (int i = 0; i < c->nb; i++) {
-        size_t total = c->b[i].bytes + 2 * GUARD;
+        const tbind *b = &c->b[i];
+        if (b->alias >= 0) {
+            binds[i] = binds[b->alias];
+            continue;
+        }
+        size_t total = b->offset + b->bytes + GUARD;
         unsigned char *img = malloc(total);
         memset(img, GUARD_BYTE, total);
-        memcpy(img + GUARD, c->b[i].host, c->b[i].bytes);
+        memcpy(img + b->offset, b->host, b->bytes);
         ck_assert_int_eq(kvp_buffer_alloc(ctx, total, &bufs[i]), KVP_OK);
         ck_assert_int_eq(kvp_buffer_upload(ctx, bufs[i], 0, img, total), KVP_OK);
-        binds[i] = (kvp_binding){bufs[i], GUARD};
+        binds[i] = (kvp_binding){bufs[i], b->offset};
         out[i] = img;
     }
     kvp_status st = kvp__run(ctx, c->op, c->params, c->nb, binds);
     ck_assert_msg(st == KVP_OK, "%s: %s: %s", label, kvp_status_name(st), kvp_context_last_error(ctx));
     ck_assert_int_eq(kvp_context_synchronize(ctx), KVP_OK);
     for (int i = 0; i < c->nb; i++) {
-        ck_assert_int_eq(kvp_buffer_download(ctx, bufs[i], 0, out[i], c->b[i].bytes + 2 * GUARD),
+        if (!bufs[i]) continue;
+        ck_assert_int_eq(kvp_buffer_download(ctx, bufs[i], 0, out[i],
+                                             c->b[i].offset + c->b[i].bytes + GUARD),
                          KVP_OK);
         kvp_buffer_free(bufs[i]);
     }
     return out;
 }
 
-static void check_guards(const unsigned char *img, size_t bytes, const char *label, int b) {
-    for (size_t g = 0; g < GUARD; g++) {
-        ck_assert_msg(img[g] == GUARD_BYTE, "%s: binding %d written before its start", label, b);
-        ck_assert_msg(img[GUARD + bytes + g] == GUARD_BYTE, "%s: binding %d written past its end",
-                      label, b);
+static void check_guards(const unsigned char *img, const tbind *b, const char *label, int i) {
+    for (size_t g = 0; g < b->offset; g++)
+        ck_assert_msg(img[g] == GUARD_BYTE, "%s: binding %d written before its start", label, i);
+    for (size_t g = 0; g < GUARD; g++)
+        ck_assert_msg(img[b->offset + b->bytes + g] == GUARD_BYTE,
+                      "%s: binding %d written past its end", label, i);
+}
+
+static void compare_f32(const op_case *c, const float *a, const float *b, size_t n,
+                        const char *label, int i) {
+    double e = nmse(a, b, n);
+    ck_assert_msg(e <= c->tol, "%s: binding %d: NMSE %.3g > %.3g", label, i, e, c->tol);
+    float mx = 0;
+    for (size_t k = 0; k < n; k++) mx = fmaxf(mx, fabsf(b[k]));
+    for (size_t k = 0; k < n; k++) {
+        if (isnan(a[k]) && isnan(b[k])) continue;
+        float tol = c->rtol * fabsf(b[k]) + c->atol * mx;
+        ck_assert_msg(a[k] == b[k] || fabsf(a[k] - b[k]) <= tol,
+                      "%s: binding %d element %zu: %.9g, cpu %.9g (tolerance %.3g)", label, i, k,
+                      (double)a[k], (double)b[k], (double)tol);
     }
 }
 
@@ -546,38 +675,48 @@ START_TEST(test_op_case) {
     case_at(_i, &bi, &v);
     char label[96];
     snprintf(label, sizeof label, "%s/%d on %s", table[bi].name, v, H.backend);
+    const char *filter = getenv("KVP_TEST_FILTER");
+    if (filter && *filter && !strstr(label, filter)) return;
+    const char *large = getenv("KVP_TEST_LARGE");
+    if (table[bi].build == b_large && !(large && atoi(large))) return;
     op_case c;
     memset(&c, 0, sizeof c);
     c.tol = 1e-9;
+    c.rtol = 2e-4f;
+    c.atol = 1e-5f;
     c.meta = -1;
     rng r = rng_for(table[bi].name, v);
     table[bi].build(&c, &r, v);
     unsigned char **dev = run_on(H.ctx, &c, label);
     unsigned char **ref = run_on(H.ref, &c, label);
-    const int32_t *meta = c.meta >= 0 ? (const int32_t *)(ref[c.meta] + GUARD) : NULL;
+    const int32_t *meta =
+        c.meta >= 0 ? (const int32_t *)(ref[c.meta] + c.b[c.meta].offset) : NULL;
     for (int i = 0; i < c.nb; i++) {
-        check_guards(dev[i], c.b[i].bytes, label, i);
-        const unsigned char *a = dev[i] + GUARD, *b = ref[i] + GUARD;
-        switch (c.b[i].cmp) {
-        case CMP_NONE: break;
-        case CMP_F32: {
-            double e = nmse((const float *)a, (const float *)b, c.b[i].bytes / sizeof(float));
-            ck_assert_msg(e <= c.tol, "%s: binding %d: NMSE %.3g > %.3g", label, i, e, c.tol);
+        const tbind *b = &c.b[i];
+        if (b->alias >= 0) continue; /* compared through the binding it aliases */
+        check_guards(dev[i], b, label, i);
+        const unsigned char *x = dev[i] + b->offset, *y = ref[i] + b->offset;
+        switch (b->cmp) {
+        case CMP_NONE:
+            ck_assert_msg(!memcmp(x, b->host, b->bytes), "%s: binding %d (an input) changed",
+                          label, i);
             break;
-        }
+        case CMP_F32:
+            compare_f32(&c, (const float *)x, (const float *)y, b->bytes / sizeof(float), label, i);
+            break;
         case CMP_EXACT:
-            if (memcmp(a, b, c.b[i].bytes)) {
+            if (memcmp(x, y, b->bytes)) {
                 size_t k = 0;
-                while (k + 4 <= c.b[i].bytes && !memcmp(a + k, b + k, 4)) k += 4;
+                while (k + 4 <= b->bytes && !memcmp(x + k, y + k, 4)) k += 4;
                 ck_abort_msg("%s: binding %d differs first at 32-bit word %zu (%d vs %d)", label, i,
-                             k / 4, ((const int32_t *)a)[k / 4], ((const int32_t *)b)[k / 4]);
+                             k / 4, ((const int32_t *)x)[k / 4], ((const int32_t *)y)[k / 4]);
             }
             break;
         case CMP_LIVE_ROWS:
             for (int j = 0; j < c.hk; j++) {
-                size_t off = (size_t)meta[2 * j] * c.b[i].row_bytes;
-                size_t len = (size_t)meta[2 * j + 1] * c.b[i].row_bytes;
-                ck_assert_msg(!memcmp(a + off, b + off, len), "%s: binding %d head %d: live rows differ",
+                size_t off = (size_t)meta[2 * j] * b->row_bytes;
+                size_t len = (size_t)meta[2 * j + 1] * b->row_bytes;
+                ck_assert_msg(!memcmp(x + off, y + off, len), "%s: binding %d head %d: live rows differ",
                               label, i, j);
             }
             break;
@@ -586,7 +725,7 @@ START_TEST(test_op_case) {
     for (int i = 0; i < c.nb; i++) {
         free(dev[i]);
         free(ref[i]);
-        free(c.b[i].host);
+        if (c.b[i].alias < 0) free(c.b[i].host);
     }
     free(dev);
     free(ref);

@@ -64,12 +64,12 @@ START_TEST(test_topk_ties) {
     float s[2][6] = {{1, 3, 3, 2, 3, -1}, {0, 0, 0, 5, -0.0f, 0}};
     kvp_buffer *sb = buf_from(s, sizeof s), *mb = buf_from(s, sizeof s);
     int32_t m[2][6];
-    kvp_p_topk p = {.H = 2, .n = 6, .k = 2, .global = 0};
+    kvp_p_topk p = {.H = 2, .n = 6, .k = 2, .global_mode = 0};
     ck_assert_int_eq(KVP_RUN(H.ref, TOPK, &p, KVP_B(sb), KVP_B(mb)), KVP_OK);
     buf_read(mb, m, sizeof m);
     int32_t want[2][6] = {{0, 1, 1, 0, 0, 0}, {1, 0, 0, 1, 0, 0}}; /* ties: lower index first */
     ck_assert(!memcmp(m, want, sizeof m));
-    p.global = 1;
+    p.global_mode = 1;
     p.k = 5;
     ck_assert_int_eq(KVP_RUN(H.ref, TOPK, &p, KVP_B(sb), KVP_B(mb)), KVP_OK);
     buf_read(mb, m, sizeof m);

@@ -135,7 +135,7 @@ typedef struct op_arg {
 
 static kvp_status run_topk(bench_layer *b, void *arg) {
     op_arg *a = arg;
-    kvp_p_topk p = {.H = HK, .n = (int)b->n, .k = (int)(b->n / 2), .global = 0};
+    kvp_p_topk p = {.H = HK, .n = (int)b->n, .k = (int)(b->n / 2), .global_mode = 0};
     return KVP_RUN(b->ctx, TOPK, &p, KVP_B(a->scores), KVP_B(a->mask));
 }
 

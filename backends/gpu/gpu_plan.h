@@ -5,7 +5,19 @@
  * scratch buffers, then for each pass binds the buffers, sets the parameter block and
  * dispatches groups[0] x groups[1] x groups[2] workgroups of KVP_WG invocations of the kernel
  * named `kernel` (body shaders/common/<kernel>.inc; entry point "kvp_<kernel>").
- * Passes run in order; each sees the writes of the previous ones.
+ * Passes run in order; each sees the writes of the previous ones (backends put a full
+ * memory barrier between passes).
+ *
+ * Conventions every backend follows:
+ *  - kernels are compiled with KVP_WG = KVP_GPU_WG and dispatched as 1-D workgroups of
+ *    KVP_GPU_WG invocations; groups[1] and groups[2] index rows/heads/splits;
+ *  - pass.binding[b] is the b-th buffer of the kernel's wrapper (order of the .inc header);
+ *    a binding that refers to an op binding carries that binding's byte offset, which the
+ *    backend applies (the OpenCL backend passes it as an element offset argument);
+ *  - scratch buffer k holds scratch_bytes[k] bytes of garbage on entry (the plan zeroes what
+ *    must start at zero with a `fill` pass); it may be reused by the next op once this
+ *    op's passes are done;
+ *  - `written` has bit b set when the op writes its binding b (for staging copies).
  */
 #ifndef KVP_GPU_PLAN_H
 #define KVP_GPU_PLAN_H
@@ -15,7 +27,8 @@
 
 #include "../../core/internal.h"
 
-#define KVP_GPU_MAX_PASSES 8
+#define KVP_GPU_WG 256 /* KVP_WG of every kernel */
+#define KVP_GPU_MAX_PASSES 16
 #define KVP_GPU_MAX_PASS_BINDINGS 8
 #define KVP_GPU_MAX_SCRATCH 4
 #define KVP_GPU_MAX_PARAMS 64 /* bytes: fits every GPU's push-constant limit (128) */
@@ -26,6 +39,7 @@
 typedef struct kvp_gpu_caps {
     int subgroup_size;      /* 0 when unknown */
     int max_workgroup_size;
+    int compute_units;      /* SMs/CUs (0 when unknown): sizes split-K decode attention */
     uint32_t max_groups[3]; /* dispatch limits per dimension */
 } kvp_gpu_caps;
 
@@ -43,6 +57,7 @@ typedef struct kvp_gpu_plan {
     kvp_gpu_pass pass[KVP_GPU_MAX_PASSES];
     int n_scratch;
     size_t scratch_bytes[KVP_GPU_MAX_SCRATCH];
+    unsigned written; /* bit b: the op writes its binding b */
 } kvp_gpu_plan;
 
 /* The plan of one op call; KVP_ERR_UNSUPPORTED (with a message) for an op or shape the GPU

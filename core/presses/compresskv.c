@@ -10,7 +10,8 @@
  * Choices where the paper and the reference code leave room (README, "CompressKV"): token
  * ties break by lower position and layer-order ties by lower layer; the window's protection
  * is kvpress's max + 1 padding, so a budget below the window keeps its earliest tokens; the
- * bound m is capped at B so that small prompts still compress. */
+ * bound m is capped at B so that small prompts still compress, and the bound M at the prompt
+ * length n so that no budget is lost to a layer that cannot use it. */
 #include "compresskv.h"
 
 #include <math.h>
@@ -263,7 +264,10 @@ static int64_t compresskv_budget(const kvp_press *p, const kvp_press_run *run) {
         return B;
     int64_t m = kvp__press_int(p, "min_budget");
     if (m > B) m = B;
+    /* A layer cannot keep more than its n tokens: capping M at n hands what it could not use
+     * to the other layers, so the model keeps exactly L B tokens whatever the profile. */
     int64_t M = (int64_t)floor(kvp__press_param(p, "max_budget_factor") * (double)B);
+    if (M > run->n) M = run->n;
     if (M < B) M = B;
     int64_t budgets[KVP_COMPRESSKV_MAX_LAYERS];
     if (kvp__compresskv_budgets(e, L, B, m, M, budgets) != KVP_OK) return B;

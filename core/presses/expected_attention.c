@@ -90,7 +90,7 @@ static kvp_status ea_score(const kvp_press *p, const kvp_press_run *run, kvp_buf
     KVP_TRY(averaged_rotation(run, p0, kvp__press_int(p, "n_future_positions"), &cs));
     KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hq * d, &mu));
     KVP_TRY(kvp__scratch(ctx, sizeof(float) * (size_t)Hq * (use_cov ? d * d : 1), &sigma));
-    kvp_p_ea_rotate er = {.H = Hq, .d = d, .layout = (int)in->rope.layout, .use_cov = use_cov,
+    kvp_p_ea_rotate er = {.H = Hq, .d = d, .rope_layout = (int)in->rope.layout, .use_cov = use_cov,
                           .inv_count = (float)(1.0 / (double)count)};
     KVP_TRY(KVP_RUN(ctx, EA_ROTATE, &er, KVP_B(mean), KVP_B(m2), KVP_B(cs), KVP_B(mu),
                     KVP_B(sigma)));

@@ -15,7 +15,7 @@ kvp_status kvp__mask_alloc(const kvp_press_run *run, int rows, kvp_buffer **out)
 
 kvp_status kvp__topk(const kvp_press_run *run, kvp_buffer *scores, int64_t k, int global,
                      kvp_buffer *mask) {
-    kvp_p_topk p = {.H = run->Hk, .n = (int)run->n, .k = (int)k, .global = global};
+    kvp_p_topk p = {.H = run->Hk, .n = (int)run->n, .k = (int)k, .global_mode = global};
     return KVP_RUN(run->ctx, TOPK, &p, KVP_B(scores), KVP_B(mask));
 }
 

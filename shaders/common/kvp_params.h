@@ -56,7 +56,7 @@ KVP_PARAMS(kvp_p_rope) {
     int m;
     int d;
     int r0;
-    int layout;
+    int rope_layout; /* KVP_LAYOUT_*; not `layout`, a GLSL keyword */
     int dtype;
 } KVP_PARAMS_END(kvp_p_rope)
 
@@ -128,7 +128,7 @@ KVP_PARAMS(kvp_p_qstats) {
 KVP_PARAMS(kvp_p_ea_rotate) {
     int H;
     int d;
-    int layout;
+    int rope_layout; /* KVP_LAYOUT_*; not `layout`, a GLSL keyword */
     int use_cov;
     float inv_count;
 } KVP_PARAMS_END(kvp_p_ea_rotate)
@@ -207,15 +207,15 @@ KVP_PARAMS(kvp_p_masked_fill) {
 } KVP_PARAMS_END(kvp_p_masked_fill)
 
 /* TOPK: selection mask. Entries are ordered by decreasing score, ties by increasing index
- * (t within a row; the flat index h*n + t when global). global = 0: in every row the first
- * k entries get mask 1 and the others 0; global = 1: the first k of all H*n entries.
+ * (t within a row; the flat index h*n + t when global). global_mode = 0: in every row the first
+ * k entries get mask 1 and the others 0; global_mode = 1: the first k of all H*n entries.
  * 0 <= k <= n (per row) or H*n (global). Scores are finite.
  * bindings: 0 s f32 [H, n]  1 mask int32 [H, n] (out) */
 KVP_PARAMS(kvp_p_topk) {
     int H;
     int n;
     int k;
-    int global;
+    int global_mode; /* not `global`, an OpenCL address space */
 } KVP_PARAMS_END(kvp_p_topk)
 
 /* COMPACT: in-place, order-preserving compaction of every head of a cache layer.
@@ -318,5 +318,133 @@ KVP_PARAMS(kvp_p_head_subset_mean) {
     int n;
     int k;
 } KVP_PARAMS_END(kvp_p_head_subset_mean)
+
+/* ==========================================================================================
+ * Pass parameters of the GPU kernels (backends/gpu/gpu_plan.c). An op that runs as several
+ * kernels passes one of these structs to each of its passes; the kernel bodies
+ * (shaders/common/<kernel>.inc) document their bindings. Same rules as above.
+ * ======================================================================================== */
+
+/* fill: buf[i] = value (bit pattern) for i < count. */
+KVP_PARAMS(kvp_p_fill) {
+    int count;
+    int value;
+} KVP_PARAMS_END(kvp_p_fill)
+
+/* copy_words: dst[i] = src[i] for i < count (32-bit words). */
+KVP_PARAMS(kvp_p_copy_words) {
+    int count;
+} KVP_PARAMS_END(kvp_p_copy_words)
+
+/* attn_colsum_*: ATTN_COLSUM with the rows = G*w window rows of each kv head packed into
+ * tiles of 64 (a key tile is read once per GQA group); the row statistics pass takes the
+ * key tiles sp, sp + nsplit, ... of a head (split-K) and attn_colsum_merge merges them. */
+KVP_PARAMS(kvp_p_attn_colsum_pass) {
+    int Hq;
+    int Hk;
+    int d;
+    int w;
+    int n;
+    int q_pos0;
+    int k_dtype;
+    int mean_mode;
+    float scale;
+    int nsplit;
+    int rows;
+} KVP_PARAMS_END(kvp_p_attn_colsum_pass)
+
+/* qstats_*: the QSTATS op split into column sums, chunk mean, centred second moment and
+ * merge. Rows [r0, m) are cut into nchunk chunks of `chunk` rows for the mean and into
+ * nsplit splits of `split` rows for the second moment; tiles = number of 64x64 tiles of the
+ * upper triangle of the d x d matrix. */
+KVP_PARAMS(kvp_p_qstats_pass) {
+    int H;
+    int m;
+    int d;
+    int dtype;
+    int r0;
+    int n_prev;
+    int nchunk;
+    int chunk;
+    int nsplit;
+    int split;
+    int tiles;
+} KVP_PARAMS_END(kvp_p_qstats_pass)
+
+/* softmax_partial / softmax_apply: columns [t0, n) of each row cut into nchunk chunks of
+ * `chunk` columns (nchunk <= KVP_WG). */
+KVP_PARAMS(kvp_p_softmax_pass) {
+    int H;
+    int n;
+    int t0;
+    int nchunk;
+    int chunk;
+} KVP_PARAMS_END(kvp_p_softmax_pass)
+
+/* score_pad_max / score_pad_apply: nparts partial maxima (nparts <= KVP_WG). */
+KVP_PARAMS(kvp_p_score_pad_pass) {
+    int H;
+    int n;
+    int lo;
+    int hi;
+    int nparts;
+} KVP_PARAMS_END(kvp_p_score_pad_pass)
+
+/* topk_*: radix selection over `rows` independent rows of `len` entries (per-row mode:
+ * rows = H, len = n; global mode: rows = 1, len = H*n), each cut into nchunk chunks of
+ * `chunk` entries. Digit passes select bits [shift, shift + bits) of the order key. */
+KVP_PARAMS(kvp_p_topk_pass) {
+    int rows;
+    int len;
+    int k;
+    int nchunk;
+    int chunk;
+    int shift;
+    int bits;
+} KVP_PARAMS_END(kvp_p_topk_pass)
+
+/* compact_*: the COMPACT op as count / scan / gather / copy back, over nchunk chunks of
+ * KVP_WG rows per head; `words` = 32-bit words per cache row. */
+KVP_PARAMS(kvp_p_compact_pass) {
+    int Hk;
+    int d;
+    int n;
+    int kv_dtype;
+    int words;
+    int nchunk;
+} KVP_PARAMS_END(kvp_p_compact_pass)
+
+/* attention_tile / attention_decode / attention_combine: flash attention with the
+ * rows = G*m query rows of each kv head (G = Hq/Hk query heads times m queries) packed into
+ * tiles (16 rows; attention_decode: all of at most 4), so a key or value tile is read once for
+ * the whole GQA group; with nsplit > 1 the key tiles of a head are shared out among nsplit
+ * workgroups (split-K) and attention_combine merges them. */
+KVP_PARAMS(kvp_p_attention_split) {
+    int Hq;
+    int Hk;
+    int d;
+    int m;
+    int q_pos0;
+    int q_dtype;
+    int kv_dtype;
+    float scale;
+    int nsplit;
+    int rows;
+} KVP_PARAMS_END(kvp_p_attention_split)
+
+/* keydiff_*: rows of each head cut into nchunk chunks of `chunk` rows for the anchor sums. */
+KVP_PARAMS(kvp_p_keydiff_pass) {
+    int Hk;
+    int d;
+    int n;
+    int k_dtype;
+    int nchunk;
+    int chunk;
+} KVP_PARAMS_END(kvp_p_keydiff_pass)
+
+/* Threads that cooperate on one row of d elements in the row-reduction kernels (row_norm,
+ * keydiff_invnorm, keydiff_score): the largest power of two <= min(d, 32). */
+#define KVP_ROW_TPR(d)                                                                        \
+    ((d) >= 32 ? 32 : (d) >= 16 ? 16 : (d) >= 8 ? 8 : (d) >= 4 ? 4 : (d) >= 2 ? 2 : 1)
 
 #endif /* KVP_PARAMS_H */

@@ -11,7 +11,7 @@ kvp_status kvp_cpu_op_ea_rotate(kvp_context *ctx, const void *params, void *cons
         for (int a = 0; a < d; a++) {
             int pa, fa;
             float sa;
-            kvp_cpu_rope_pair(p->layout, d, a, &pa, &sa, &fa);
+            kvp_cpu_rope_pair(p->rope_layout, d, a, &pa, &sa, &fa);
             mu[(size_t)h * d + a] =
                 (float)((double)cs[2 * fa] * hm[a] + (double)sa * cs[2 * fa + 1] * hm[pa]);
         }
@@ -20,13 +20,13 @@ kvp_status kvp_cpu_op_ea_rotate(kvp_context *ctx, const void *params, void *cons
         for (int a = 0; a < d; a++) {
             int pa, fa;
             float sa;
-            kvp_cpu_rope_pair(p->layout, d, a, &pa, &sa, &fa);
+            kvp_cpu_rope_pair(p->rope_layout, d, a, &pa, &sa, &fa);
             double ra[2] = {cs[2 * fa], (double)sa * cs[2 * fa + 1]};
             int ua[2] = {a, pa};
             for (int b = 0; b < d; b++) {
                 int pb, fb;
                 float sb;
-                kvp_cpu_rope_pair(p->layout, d, b, &pb, &sb, &fb);
+                kvp_cpu_rope_pair(p->rope_layout, d, b, &pb, &sb, &fb);
                 double rb[2] = {cs[2 * fb], (double)sb * cs[2 * fb + 1]};
                 int ub[2] = {b, pb};
                 double acc = 0;

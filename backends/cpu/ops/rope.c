@@ -12,8 +12,8 @@ kvp_status kvp_cpu_op_rope(kvp_context *ctx, const void *params, void *const *pt
             size_t src = ((size_t)h * p->m + a) * p->d;
             size_t dst = ((size_t)h * rows + (a - p->r0)) * p->d;
             for (int f = 0; f < half; f++) {
-                int u = p->layout == KVP_LAYOUT_HALF_SPLIT ? f : 2 * f;
-                int v = p->layout == KVP_LAYOUT_HALF_SPLIT ? f + half : 2 * f + 1;
+                int u = p->rope_layout == KVP_LAYOUT_HALF_SPLIT ? f : 2 * f;
+                int v = p->rope_layout == KVP_LAYOUT_HALF_SPLIT ? f + half : 2 * f + 1;
                 float c = cs[((size_t)(a - p->r0) * half + f) * 2];
                 float s = cs[((size_t)(a - p->r0) * half + f) * 2 + 1];
                 /* both inputs are read before writing: out may alias x */

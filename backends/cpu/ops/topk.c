@@ -35,7 +35,7 @@ static void one_row(void *arg, int r, void *scratch) {
 kvp_status kvp_cpu_op_topk(kvp_context *ctx, const void *params, void *const *ptr) {
     const kvp_p_topk *p = params;
     size_t total = (size_t)p->H * p->n;
-    job jb = {p, ptr[0], ptr[1], p->global ? total : (size_t)p->n};
-    return kvp_cpu_parallel(ctx, p->global ? 1 : p->H, sizeof(scored) * (jb.len ? jb.len : 1),
+    job jb = {p, ptr[0], ptr[1], p->global_mode ? total : (size_t)p->n};
+    return kvp_cpu_parallel(ctx, p->global_mode ? 1 : p->H, sizeof(scored) * (jb.len ? jb.len : 1),
                             one_row, &jb);
 }

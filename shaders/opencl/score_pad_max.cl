@@ -1,0 +1,12 @@
+/* OpenCL entry point of shaders/common/score_pad_max.inc. */
+#include "kvp_cl_wrapper.h"
+
+KVP_CL_ENTRY void kvp_score_pad_max(KVP_CL_BUF(const float, s), KVP_CL_BUF(float, part),
+                                    const kvp_p_score_pad_pass p) {
+    KVP_CL_BIND(const float, s);
+    KVP_CL_BIND(float, part);
+#define KVP_DECLS
+#include "score_pad_max.inc"
+#undef KVP_DECLS
+#include "score_pad_max.inc"
+}

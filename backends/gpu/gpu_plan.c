@@ -27,6 +27,7 @@ const char *const kvp_gpu_kernels[] = {
     "attention_tile",    "attention_decode",  "attention_combine", "proj_vnorm",
     "keydiff_invnorm",   "keydiff_colsum",    "keydiff_anchor",   "keydiff_score",
     "lagkv_fill",        "lagkv_partition",   "truncate",
+    "head_subset_mean",
 };
 const int kvp_gpu_kernel_count = (int)(sizeof kvp_gpu_kernels / sizeof kvp_gpu_kernels[0]);
 
@@ -150,6 +151,13 @@ static kvp_status plan_head_reduce(builder *b) {
     const kvp_p_head_reduce *p = b->call->params;
     int64_t total = (int64_t)p->Hk * p->n;
     if (total > 0) PASS(b, "head_reduce", stride_groups(total, WG), 1, 1, *p, 0, 1);
+    return KVP_OK;
+}
+
+static kvp_status plan_head_subset_mean(builder *b) {
+    const kvp_p_head_subset_mean *p = b->call->params;
+    int64_t total = (int64_t)p->Hk * p->n;
+    if (total > 0) PASS(b, "head_subset_mean", stride_groups(total, WG), 1, 1, *p, 0, 1, 2);
     return KVP_OK;
 }
 
@@ -441,6 +449,7 @@ static const struct {
     [KVP_OP_LAGKV] = {plan_lagkv, 1u << 3},
     [KVP_OP_COUNT_NONFINITE] = {plan_count_nonfinite, 1u << 1},
     [KVP_OP_TRUNCATE] = {plan_truncate, 1u << 1},
+    [KVP_OP_HEAD_SUBSET_MEAN] = {plan_head_subset_mean, 1u << 2},
 };
 
 kvp_status kvp_gpu_plan_op(kvp_context *ctx, const kvp_op_call *call, const kvp_gpu_caps *caps,

@@ -645,6 +645,31 @@ START_TEST(test_small_and_large_budgets) {
 }
 END_TEST
 
+/* A wrapper hands the artefact to the press it wraps; a chain without such a press refuses. */
+START_TEST(test_wrapped_press) {
+    model_shape s = {3, 8, 4, 16, 64};
+    kvp_artefact *a = make_artefact(&s, 1, "wrapped", NULL, NULL);
+    model_data m;
+    model_make(&m, H.ctx, &s, KVP_DTYPE_F32, "wrapped");
+    kvp_press *p;
+    CK_OK(kvp_press_parse("adakv(press=compresskv, compression_ratio=0.5)", &p));
+    CK_OK(kvp_press_set_artefact(p, a));
+    CK_OK(kvp_compress(H.ctx, p, m.cache, 0, m.in[0]));
+    int64_t len[4], total = 0;
+    CK_OK(kvp_cache_get_lengths(m.cache, 0, len));
+    for (int j = 0; j < s.Hk; j++) total += len[j];
+    ck_assert_int_eq(total, 4 * 32); /* adakv's layer-wide budget over compresskv's scores */
+    kvp_press_destroy(p);
+    CK_OK(kvp_press_parse("chunkkv(press=snapkv)", &p));
+    ck_assert_int_eq(kvp_press_set_artefact(p, a), KVP_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(kvp_last_error(), "nor the presses it wraps") != NULL, "%s",
+                  kvp_last_error());
+    kvp_press_destroy(p);
+    model_free(&m);
+    kvp_artefact_destroy(a);
+}
+END_TEST
+
 int main(void) {
     harness_init();
     Suite *s = suite_create("compresskv");
@@ -663,6 +688,7 @@ int main(void) {
     TCase *bad = tcase_create("bad input");
     tcase_add_test(bad, test_malformed_artefacts);
     tcase_add_test(bad, test_bad_input);
+    tcase_add_test(bad, test_wrapped_press);
     suite_add_tcase(s, bad);
     int rc = harness_run(s);
     harness_done();

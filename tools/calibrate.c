@@ -405,7 +405,8 @@ int tool_calibrate(int argc, char **argv) {
     status = 0;
     goto done;
 fail:
-    fprintf(stderr, "kvpress-tool calibrate: %s\n", err);
+    /* the procedures' messages start with "calibrate: " already */
+    fprintf(stderr, "kvpress-tool %s%s\n", strncmp(err, "calibrate: ", 11) ? "calibrate: " : "", err);
 done:
     heads_result_free(&hr);
     profile_result_free(&pr);

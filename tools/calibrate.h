@@ -47,6 +47,10 @@ int calibrate_heads_text_tokens(const heads_options *o);
 int calibrate_heads(const calib_env *env, const heads_options *o, heads_result *out, char *err,
                     size_t err_size);
 void heads_result_free(heads_result *r);
+/* ROUGE-1 recall: the share of the answer's words found in the response, words being
+ * lowercased alphanumeric runs and each response word matching once (the reference also
+ * Porter-stems). */
+double calibrate_rouge1_recall(const char *answer, const char *response);
 /* A description of the needles, for the artefact's metadata. */
 const char *calibrate_needles_text(void);
 

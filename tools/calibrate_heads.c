@@ -132,8 +132,7 @@ static int words_of(const char *s, char (*words)[32], int max) {
     return n;
 }
 
-/* Share of the answer's words found in the response (each response word used once). */
-static double rouge1_recall(const char *answer, const char *response) {
+double calibrate_rouge1_recall(const char *answer, const char *response) {
     char aw[64][32], rw[256][32];
     int na = words_of(answer, aw, 64), nr = words_of(response, rw, 256), hit = 0;
     unsigned char used[256] = {0};
@@ -266,7 +265,7 @@ static int run_trial(const calib_env *env, const heads_options *o, llama_runner 
         prev = y;
         feed = y;
     }
-    *counted = rouge1_recall(nt->answer_text, response) > 0.5;
+    *counted = calibrate_rouge1_recall(nt->answer_text, response) > 0.5;
     return 0;
 }
 

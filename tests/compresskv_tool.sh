@@ -61,6 +61,31 @@ out=$("$tool" run -m "$model" -p "$prompt" --press compresskv --ratio 0.5 \
     --artefact "$tmp/broken.safetensors" -n 8 2>&1) && fail "a truncated artefact accepted"
 echo "$out" | grep -q "broken.safetensors" || fail "unclear message: $out"
 
+# --from-reference: the reference repository's head lists and layer scores as an artefact
+rows=""
+for l in 0 1 2 3 4; do rows="$rows${rows:+, }\"$l\": [7, 6, 5, 4, 3, 2, 1, 0]"; done
+echo "{$rows}" > "$tmp/heads.json"
+printf '{\n "qa": [0.2, 0.2, 0.2, 0.2, 0.2],\n "avg_score": [0.1, 0.2, 0.3, 0.2, 0.2]\n}\n' \
+    > "$tmp/scores.jsonl"
+"$tool" calibrate --from-reference "$tmp/heads.json" --layer-scores "$tmp/scores.jsonl" \
+    --n-kv-heads 4 -o "$tmp/conv.safetensors" > /dev/null 2>&1 || fail "--from-reference"
+out=$("$tool" run -m "$model" -p "$prompt" --press compresskv --ratio 0.5 \
+    --artefact "$tmp/conv.safetensors" -n 4 2>&1) || fail "run with a converted artefact: $out"
+rows=""
+for l in $(seq 0 27); do rows="$rows${rows:+, }\"$l\": [$(seq -s ', ' 0 27)]"; done
+echo "{$rows}" > "$tmp/heads28.json"
+"$tool" calibrate --from-reference "$tmp/heads28.json" -o "$tmp/conv28.safetensors" \
+    > /dev/null 2>&1 || fail "--from-reference (28 layers)"
+out=$("$tool" run -m "$model" -p "$prompt" --press compresskv --ratio 0.5 \
+    --artefact "$tmp/conv28.safetensors" -n 4 2>&1) && fail "an artefact of another model ran"
+echo "$out" | grep -q "calibrated for 28 layers x 28 query heads; this model has 5 layers x 8" ||
+    fail "unclear message: $out"
+sed 's/\[7, 6, 5, 4, 3, 2, 1, 0\]/[7, 6, 5, 4, 3, 2, 1, 1]/' "$tmp/heads.json" > "$tmp/bad.json"
+out=$("$tool" calibrate --from-reference "$tmp/bad.json" -o "$tmp/bad.safetensors" 2>&1) &&
+    fail "a head list that is not a permutation was converted"
+echo "$out" | grep -q "not a permutation" || fail "unclear message: $out"
+[ -f "$tmp/bad.safetensors" ] && fail "a failed conversion left a file"
+
 # eval with the committed suite on two windows: numbers for every entry, L * B kept
 head -n 2 "$shared/golden/eval/windows_public.txt" > "$tmp/windows.txt" 2>/dev/null ||
     { echo "compresskv: all checks passed (eval skipped: no windows)"; exit 0; }

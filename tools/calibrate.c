@@ -20,7 +20,8 @@
 
 typedef struct calib_args {
     const char *model, *tokenizer, *text, *out, *heads, *backend, *stage;
-    long long skip;
+    const char *from_reference, *layer_scores;
+    long long skip, n_kv_heads;
     int verbose;
     heads_options h;
     profile_options p;
@@ -41,6 +42,10 @@ static void calib_usage(FILE *f) {
             "  --text: held-out text the needles' haystacks and the profile's prompts come from;\n"
             "          --skip-tokens leaves its first N tokens out (e.g. the evaluation windows)\n"
             "  --stage profile needs --heads: an artefact whose ranking the profile uses\n"
+            "       kvpress-tool calibrate --from-reference HEAD_IDX.json [--layer-scores FILE]\n"
+            "         [--n-kv-heads N] -o OUT.safetensors\n"
+            "  converts the CompressKV repository's files (<model>_head_idx.json and\n"
+            "  <model>_layer_score.jsonl) of a model calibrated there\n"
             "  defaults (scaled to a 512-token model): lengths 128..448 (8), depths 10, forced\n"
             "  decoding, indicator span count; profile prompts 128,256,384 x 8, 32 generated\n"
             "  tokens, budget 32, window 8, kernel 5, 4 selection heads, epsilon 1e-5\n");
@@ -102,6 +107,11 @@ static int parse_args(int argc, char **argv, calib_args *a) {
         else if (!strcmp(o, "--text")) a->text = v;
         else if (!strcmp(o, "-o") || !strcmp(o, "--output")) a->out = v;
         else if (!strcmp(o, "--heads")) a->heads = v;
+        else if (!strcmp(o, "--from-reference")) a->from_reference = v;
+        else if (!strcmp(o, "--layer-scores")) a->layer_scores = v;
+        else if (!strcmp(o, "--n-kv-heads")) {
+            if (cli_parse_int(o, v, 1, KVP_COMPRESSKV_MAX_HEADS, &a->n_kv_heads)) return -1;
+        }
         else if (!strcmp(o, "--backend")) a->backend = v;
         else if (!strcmp(o, "--stage")) a->stage = v;
         else if (!strcmp(o, "--skip-tokens")) {
@@ -153,6 +163,14 @@ static int parse_args(int argc, char **argv, calib_args *a) {
             fprintf(stderr, "kvpress-tool calibrate: unknown option %s\n", o);
             return -1;
         }
+    }
+    if (a->from_reference || a->layer_scores || a->n_kv_heads) {
+        if (!a->from_reference || !a->out || a->model || a->text) {
+            fprintf(stderr, "kvpress-tool calibrate: --from-reference HEAD_IDX.json and -o convert "
+                    "(no -m, no --text); --layer-scores and --n-kv-heads go with them\n");
+            return -1;
+        }
+        return 0;
     }
     if (!a->model || !a->text || !a->out) {
         fprintf(stderr, "kvpress-tool calibrate: -m, --text and -o are required\n");
@@ -352,6 +370,14 @@ int tool_calibrate(int argc, char **argv) {
         if (rc < 0) calib_usage(stderr);
         return rc < 0 ? 2 : 0;
     }
+    char err[512] = "";
+    if (a.from_reference) {
+        if (!calibrate_convert(a.from_reference, a.layer_scores, (int)a.n_kv_heads, a.out, err,
+                               sizeof err))
+            return 0;
+        fprintf(stderr, "kvpress-tool %s\n", err);
+        return 1;
+    }
     llama_model *model = NULL;
     tokenizer *tok = NULL;
     int tok_owned = 0, status = 1, has_scores = 0;
@@ -361,7 +387,6 @@ int tool_calibrate(int argc, char **argv) {
     float *ranking = NULL, *scores = NULL;
     heads_result hr = {0};
     profile_result pr = {0};
-    char err[512] = "";
     if (cli_open_model(a.model, a.tokenizer, 1, &model, &tok, &tok_owned)) goto done;
     if (read_text_tokens(a.text, tok, a.skip, &text, &n_text)) goto done;
     const llama_config *c = &model->cfg;

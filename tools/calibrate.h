@@ -76,6 +76,13 @@ int calibrate_profile(const calib_env *env, const float *ranking, const profile_
                       profile_result *out, char *err, size_t err_size);
 void profile_result_free(profile_result *r);
 
+/* ---- the reference repository's files (calibrate_convert.c) ------------------------------ */
+
+/* Writes an artefact from a <model>_head_idx.json and, when scores_path is not NULL, the
+ * "avg_score" of a <model>_layer_score.jsonl; n_kv_heads > 0 is recorded for the check. */
+int calibrate_convert(const char *heads_path, const char *scores_path, int n_kv_heads,
+                      const char *out, char *err, size_t err_size);
+
 /* ---- the artefact (calibrate_artefact.c) ------------------------------------------------- */
 
 /* Adds the format, n_kv_heads, the ranking and (when not NULL) the profile to a writer. */

@@ -189,11 +189,6 @@ static int parse_args(int argc, char **argv, calib_args *a) {
 
 /* ---- artefacts ---------------------------------------------------------------------------- */
 
-static const char *base_name(const char *path) {
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 /* Reads the ranking (and scores, when present) of --heads into [L, Hq] arrays, after checking
  * that it is a valid CompressKV artefact of this model. */
 static int load_heads(const char *path, const llama_model *m, float *ranking, float *scores,
@@ -253,12 +248,12 @@ static int write_artefact(const calib_args *a, const llama_model *m, const float
         snprintf(buf, sizeof buf, __VA_ARGS__);                                              \
         if (!rc) rc = st_writer_add_meta(w, key, buf, err, err_size);                        \
     } while (0)
-    META("model", "%s", base_name(a->model));
+    META("model", "%s", calibrate_base_name(a->model));
     META("model_fingerprint", "%016llx", (unsigned long long)llama_model_fingerprint(m));
     META("n_layers", "%d", c->n_layers);
     META("n_heads", "%d", c->n_heads);
     META("head_dim", "%d", c->head_dim);
-    META("text", "%s", base_name(a->text));
+    META("text", "%s", calibrate_base_name(a->text));
     META("text_skip_tokens", "%lld", a->skip);
     META("tool", "kvpress-tool calibrate %s", KVP_VERSION_STRING);
     if (hr) {
@@ -272,7 +267,7 @@ static int write_artefact(const calib_args *a, const llama_model *m, const float
         META("srh_trials", "%d", hr->trials);
         META("srh_counted", "%d", hr->counted);
     } else {
-        META("srh_source", "%s", base_name(a->heads));
+        META("srh_source", "%s", calibrate_base_name(a->heads));
     }
     if (pr) {
         list_text(a->p.lengths, a->p.n_groups, buf, sizeof buf);

@@ -25,6 +25,10 @@ typedef struct calib_env {
     int verbose;
 } calib_env;
 
+/* Helpers the procedures and the driver share. */
+int calibrate_argmax(const float *x, int n);   /* greedy decoding: first of the largest */
+const char *calibrate_base_name(const char *path);
+
 /* ---- procedure A: semantic-retrieval heads ---------------------------------------------- */
 
 typedef struct heads_options {

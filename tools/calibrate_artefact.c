@@ -1,7 +1,9 @@
 /* The CompressKV artefact's tensors, written by kvpress-tool calibrate and built in memory for
- * the profile's simulation (see calibrate.h and core/presses/compresskv.h). */
+ * the profile's simulation (see calibrate.h and core/presses/compresskv.h), and the small
+ * helpers the calibration files share. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "calibrate.h"
 #include "core/presses/compresskv.h"
@@ -34,4 +36,16 @@ kvp_artefact *calibrate_make_artefact(const llama_model *model, const float *ran
     free(img);
     st_writer_free(w);
     return a;
+}
+
+int calibrate_argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+const char *calibrate_base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
 }

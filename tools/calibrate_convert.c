@@ -15,11 +15,6 @@
 #include "core/presses/compresskv.h"
 #include "safetensors.h"
 
-static const char *base_name(const char *path) {
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 /* The ranking [L, Hq] of a head_idx file: keys "0" .. "L-1", each a permutation of 0..Hq-1. */
 static float *read_ranking(const kvp_json *root, int *L_out, int *Hq_out, char *err,
                            size_t err_size) {
@@ -68,7 +63,8 @@ static float *read_ranking(const kvp_json *root, int *L_out, int *Hq_out, char *
 
 /* "avg_score" of a layer_score file, [L]. */
 static float *read_profile(const kvp_json *root, int L, char *err, size_t err_size) {
-    const kvp_json *avg = root && root->kind == KVP_JSON_OBJECT ? kvp__json_get(root, "avg_score") : NULL;
+    const kvp_json *avg =
+        root && root->kind == KVP_JSON_OBJECT ? kvp__json_get(root, "avg_score") : NULL;
     if (!avg || avg->kind != KVP_JSON_ARRAY || avg->count != L) {
         snprintf(err, err_size, "the layer scores have no \"avg_score\" list of %d layers", L);
         return NULL;
@@ -121,8 +117,9 @@ int calibrate_convert(const char *heads_path, const char *scores_path, int n_kv_
         (n_kv_heads > 0 && st_writer_add_meta(w, "n_kv_heads", hk, msg, sizeof msg)) ||
         st_writer_add_f32(w, KVP_COMPRESSKV_RANKING, 2, rs, ranking, msg, sizeof msg) ||
         (profile && st_writer_add_f32(w, KVP_COMPRESSKV_PROFILE, 1, ps, profile, msg, sizeof msg)) ||
-        st_writer_add_meta(w, "srh_source", base_name(heads_path), msg, sizeof msg) ||
-        (scores_path && st_writer_add_meta(w, "profile_source", base_name(scores_path), msg, sizeof msg)) ||
+        st_writer_add_meta(w, "srh_source", calibrate_base_name(heads_path), msg, sizeof msg) ||
+        (scores_path && st_writer_add_meta(w, "profile_source", calibrate_base_name(scores_path),
+                                           msg, sizeof msg)) ||
         st_writer_to_memory(w, &img, &size, msg, sizeof msg)) {
         snprintf(err, err_size, "calibrate: %s", w ? msg : "out of memory");
         goto done;

@@ -72,7 +72,8 @@ typedef struct span_reader {
     double *logits;
 } span_reader;
 
-/* For every measured query of the pass: the softmax attention mass on positions of A. */
+/* For every measured query of the pass: the softmax attention mass on positions of A, from
+ * the keys in the runner's (f32) cache. */
 static int read_span_mass(void *user, const llama_attention_view *v, char *err, size_t err_size) {
     span_reader *s = user;
     int G = s->Hq / s->Hk;
@@ -186,13 +187,6 @@ static int build_prompt(const calib_env *env, const needle_tokens *nt, const int
     return n + nt->n_prefix;
 }
 
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 /* Count of token y among the answer's tokens. */
 static int count_in_span(const needle_tokens *nt, int32_t y) {
     int c = 0;
@@ -247,7 +241,7 @@ static int run_trial(const calib_env *env, const heads_options *o, llama_runner 
         int rc = llama_forward(r, &feed, 1, NULL, LLAMA_LOGITS_LAST, logits, err, err_size);
         llama_runner_set_observer(r, NULL, NULL);
         if (rc) return -1;
-        int y = argmax(logits, c->vocab_size);
+        int y = calibrate_argmax(logits, c->vocab_size);
         if (y == tokenizer_eos(env->tok)) break;
         const char *bytes;
         size_t len = tokenizer_decode(env->tok, prev, y, &bytes);

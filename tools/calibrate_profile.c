@@ -78,13 +78,6 @@ static int measure_step(void *user, const llama_attention_view *v, char *err, si
     return 0;
 }
 
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 int calibrate_profile(const calib_env *env, const float *ranking, const profile_options *o,
                       profile_result *out, char *err, size_t err_size) {
     memset(out, 0, sizeof *out);
@@ -170,14 +163,14 @@ int calibrate_profile(const calib_env *env, const float *ranking, const profile_
                        llama_forward(full, tokens, len, NULL, LLAMA_LOGITS_LAST, logits, err, err_size);
             llama_runner_set_capture(full, NULL);
             if (fail || llama_replay(cut, cap, press, err, err_size)) goto done;
-            int y = argmax(logits, c->vocab_size);
+            int y = calibrate_argmax(logits, c->vocab_size);
             for (int step = 0; step < o->generate && y != tokenizer_eos(env->tok); step++) {
                 llama_runner_set_observer(full, measure_step, &m);
                 fail = llama_forward(full, &y, 1, NULL, LLAMA_LOGITS_LAST, logits, err, err_size);
                 llama_runner_set_observer(full, NULL, NULL);
                 if (fail) goto done;
                 out->steps++;
-                y = argmax(logits, c->vocab_size);
+                y = calibrate_argmax(logits, c->vocab_size);
             }
         }
         double total = 0;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/presses/compresskv.h"
 #include "harness.h"
@@ -122,6 +123,61 @@ START_TEST(test_budgets_properties) {
     ck_assert_int_eq(kvp__compresskv_budgets(bad, 2, 10, 5, 30, out), KVP_ERR_INVALID_ARG);
     ck_assert_int_eq(kvp__compresskv_budgets(neg, 2, 10, 5, 30, out), KVP_ERR_INVALID_ARG);
     ck_assert(strstr(kvp_last_error(), "profile entry 1") != NULL);
+}
+END_TEST
+
+/* ---- the safetensors writer (tools/safetensors.c) ------------------------------------------- */
+
+/* What the writer produces reads back through kvp_artefact_load: names, shapes, data and
+ * metadata with characters JSON must escape; the same content gives the same bytes. */
+START_TEST(test_safetensors_writer) {
+    char err[256], path[] = "/tmp/kvp_st_XXXXXX";
+    float a[6] = {1, -2, 3.5f, 4, 5, 6}, b[1] = {7}, c[24];
+    for (int i = 0; i < 24; i++) c[i] = (float)i / 3;
+    const char *tricky = "quote \" backslash \\ newline \n tab \t \x01 caf\xc3\xa9";
+    unsigned char *img[2];
+    size_t size[2];
+    for (int run = 0; run < 2; run++) {
+        st_writer *w = st_writer_create();
+        ck_assert(!st_writer_add_meta(w, "note", tricky, err, sizeof err));
+        ck_assert(!st_writer_add_f32(w, "a", 2, (int64_t[]){2, 3}, a, err, sizeof err));
+        ck_assert(!st_writer_add_f32(w, "b", 1, (int64_t[]){1}, b, err, sizeof err));
+        ck_assert(!st_writer_add_f32(w, "c", 4, (int64_t[]){1, 2, 3, 4}, c, err, sizeof err));
+        ck_assert(st_writer_add_f32(w, "a", 1, (int64_t[]){1}, b, err, sizeof err) == -1);
+        ck_assert(strstr(err, "twice") != NULL);
+        ck_assert(st_writer_add_f32(w, "__metadata__", 1, (int64_t[]){1}, b, err, sizeof err) == -1);
+        ck_assert(st_writer_add_f32(w, "d", 5, (int64_t[]){1, 1, 1, 1, 1}, b, err, sizeof err) == -1);
+        ck_assert(st_writer_add_meta(w, "note", "again", err, sizeof err) == -1);
+        ck_assert(!st_writer_to_memory(w, &img[run], &size[run], err, sizeof err));
+        if (run == 1) {
+            int fd = mkstemp(path);
+            ck_assert(fd >= 0);
+            close(fd);
+            ck_assert_msg(!st_writer_save(w, path, err, sizeof err), "%s", err);
+        }
+        st_writer_free(w);
+    }
+    ck_assert(size[0] == size[1] && !memcmp(img[0], img[1], size[0]));
+    ck_assert_uint_eq((size[0] - 8 - 4 * 31) % 8, 0); /* the header is padded to 8 bytes */
+    kvp_artefact *art;
+    CK_OK(kvp_artefact_load(path, &art));
+    remove(path);
+    ck_assert_str_eq(kvp_artefact_metadata(art, "note"), tricky);
+    ck_assert_int_eq(kvp_artefact_tensor_count(art), 3);
+    kvp_tensor t;
+    CK_OK(kvp_artefact_get(art, "a", &t));
+    ck_assert(t.ndim == 2 && t.shape[0] == 2 && t.shape[1] == 3 && !memcmp(t.data, a, sizeof a));
+    CK_OK(kvp_artefact_get(art, "c", &t));
+    ck_assert(t.ndim == 4 && t.shape[3] == 4 && !memcmp(t.data, c, sizeof c));
+    kvp_artefact_destroy(art);
+    free(img[0]);
+    free(img[1]);
+    /* an unwritable path fails cleanly and leaves nothing */
+    st_writer *w = st_writer_create();
+    ck_assert(!st_writer_add_f32(w, "b", 1, (int64_t[]){1}, b, err, sizeof err));
+    ck_assert(st_writer_save(w, "/nonexistent-dir/x.safetensors", err, sizeof err) == -1);
+    ck_assert(strstr(err, "cannot write") != NULL);
+    st_writer_free(w);
 }
 END_TEST
 
@@ -677,6 +733,7 @@ int main(void) {
     tcase_add_test(b, test_budgets_by_hand);
     tcase_add_test(b, test_budgets_reference);
     tcase_add_test(b, test_budgets_properties);
+    tcase_add_test(b, test_safetensors_writer);
     suite_add_tcase(s, b);
     TCase *sel = tcase_create("selection");
     tcase_set_timeout(sel, 600);

@@ -286,7 +286,7 @@ static const kvp_param_info compresskv_params[] = {
     {"min_budget", KVP_PARAM_INT, 32, 0, 1e9, 0,
      "smallest per-layer budget m of the allocation (capped at the average budget)"},
     {"max_budget_factor", KVP_PARAM_FLOAT, 3, 1, 1e9, 0,
-     "largest per-layer budget M = floor(factor * B)"},
+     "largest per-layer budget M = floor(factor * B), at most the prompt length"},
     {"layer_budgets", KVP_PARAM_BOOL, 1, 0, 1, 0,
      "budgets from the artefact's layer profile (false, or no profile: every layer keeps B)"},
 };

@@ -1,0 +1,16 @@
+/* Vulkan entry point of shaders/common/pool1d.inc. */
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "kvp_glsl.h"
+
+layout(local_size_x = KVP_WG) in;
+layout(std430, binding = 0) readonly buffer B0 { float src[]; };
+layout(std430, binding = 1) buffer B1 { float res[]; };
+layout(push_constant) uniform PC { kvp_p_pool1d p; };
+
+#define KVP_DECLS
+#include "pool1d.inc"
+#undef KVP_DECLS
+
+void main()
+#include "pool1d.inc"

@@ -1,0 +1,18 @@
+/* Vulkan entry point of shaders/common/qstats_merge_m2.inc. */
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "kvp_glsl.h"
+
+layout(local_size_x = KVP_WG) in;
+layout(std430, binding = 0) readonly buffer B0 { float mean[]; };
+layout(std430, binding = 1) readonly buffer B1 { float mub[]; };
+layout(std430, binding = 2) readonly buffer B2 { float m2part[]; };
+layout(std430, binding = 3) buffer B3 { float m2[]; };
+layout(push_constant) uniform PC { kvp_p_qstats_pass p; };
+
+#define KVP_DECLS
+#include "qstats_merge_m2.inc"
+#undef KVP_DECLS
+
+void main()
+#include "qstats_merge_m2.inc"

@@ -1,0 +1,18 @@
+/* Vulkan entry point of shaders/common/topk_mask.inc. */
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "kvp_glsl.h"
+
+layout(local_size_x = KVP_WG) in;
+layout(std430, binding = 0) readonly buffer B0 { float s[]; };
+layout(std430, binding = 1) readonly buffer B1 { int state[]; };
+layout(std430, binding = 2) readonly buffer B2 { int counts[]; };
+layout(std430, binding = 3) buffer B3 { int mask[]; };
+layout(push_constant) uniform PC { kvp_p_topk_pass p; };
+
+#define KVP_DECLS
+#include "topk_mask.inc"
+#undef KVP_DECLS
+
+void main()
+#include "topk_mask.inc"

@@ -61,7 +61,8 @@ static calib_env env_on(kvp_context *ctx, const heads_options *h) {
     return e;
 }
 
-/* The defaults of kvpress-tool calibrate, or a small grid. */
+/* The defaults of kvpress-tool calibrate (size 0), a small grid (1) or a tiny one (2: for
+ * software GPU drivers, where every prefill is slow). */
 static void options(heads_options *h, profile_options *p, int small) {
     memset(h, 0, sizeof *h);
     memset(p, 0, sizeof *p);
@@ -84,6 +85,12 @@ static void options(heads_options *h, profile_options *p, int small) {
         p->n_groups = 2;
         p->prompts = 2;
         p->generate = 12;
+    }
+    if (small == 2) {
+        h->n_lengths = 1;
+        h->n_depths = 2;
+        p->n_groups = 1;
+        p->generate = 8;
     }
 }
 
@@ -137,46 +144,58 @@ static void check_same(const heads_result *a, const heads_result *b, const profi
 
 START_TEST(test_deterministic_and_valid) {
     load();
+    /* the CPU runs the small grid twice; a GPU backend a tiny one, once, against the CPU */
+    int gpu = strcmp(H.backend, "cpu") != 0, runs = gpu ? 1 : 2, groups = gpu ? 1 : 2;
     heads_options h;
     profile_options p;
-    options(&h, &p, 1);
+    options(&h, &p, gpu ? 2 : 1);
     calib_env env = env_on(H.ctx, &h);
-    heads_result hr[2];
-    profile_result pr[2];
-    for (int run = 0; run < 2; run++) {
+    heads_result hr[2] = {{0}};
+    profile_result pr[2] = {{0}};
+    for (int run = 0; run < runs; run++) {
         ck_assert_msg(calibrate_heads(&env, &h, &hr[run], err, sizeof err) == 0, "%s", err);
         ck_assert_msg(calibrate_profile(&env, hr[run].ranking, &p, &pr[run], err, sizeof err) == 0,
                       "%s", err);
     }
     int L = model->cfg.n_layers, Hq = model->cfg.n_heads;
-    ck_assert_int_eq(hr[0].trials, 3 * 2 * 3);
+    ck_assert_int_eq(hr[0].trials, 3 * h.n_lengths * h.n_depths);
     ck_assert_int_eq(hr[0].counted, hr[0].trials); /* forced: every trial counts */
-    ck_assert(!memcmp(hr[0].scores, hr[1].scores, sizeof(float) * L * Hq));
-    ck_assert(!memcmp(hr[0].ranking, hr[1].ranking, sizeof(float) * L * Hq));
-    ck_assert(!memcmp(pr[0].profile, pr[1].profile, sizeof(float) * L));
-    ck_assert(!memcmp(pr[0].errors, pr[1].errors, sizeof(float) * 2 * L));
+    if (runs == 2) {
+        ck_assert(!memcmp(hr[0].scores, hr[1].scores, sizeof(float) * L * Hq));
+        ck_assert(!memcmp(hr[0].ranking, hr[1].ranking, sizeof(float) * L * Hq));
+        ck_assert(!memcmp(pr[0].profile, pr[1].profile, sizeof(float) * L));
+        ck_assert(!memcmp(pr[0].errors, pr[1].errors, sizeof(float) * 2 * L));
+    }
     ck_assert_int_gt(pr[0].steps, 0);
-    ck_assert_int_le(pr[0].steps, 2 * 2 * 12);
-    check_valid(&hr[0], &pr[0], 2);
+    ck_assert_int_le(pr[0].steps, groups * p.prompts * p.generate);
+    check_valid(&hr[0], &pr[0], groups);
 
     /* the same on the CPU reference, up to rounding */
+    heads_result hc = {0};
+    const heads_result *on_cpu = &hr[0];
+    calib_env ref = env_on(H.ref, &h);
     if (strcmp(H.backend, "cpu")) {
-        calib_env ref = env_on(H.ref, &h);
-        heads_result hc;
         profile_result pc;
         ck_assert_msg(calibrate_heads(&ref, &h, &hc, err, sizeof err) == 0, "%s", err);
         ck_assert_msg(calibrate_profile(&ref, hc.ranking, &p, &pc, err, sizeof err) == 0, "%s", err);
         check_same(&hr[0], &hc, &pr[0], &pc, 1e-4, "device vs cpu");
-        heads_result_free(&hc);
         profile_result_free(&pc);
+        on_cpu = &hc;
     }
     /* multiplicity weighs repeated answer tokens (with 512 pieces, " b" starts "ball", "blue"
-     * and "box" in the first answer): other sums */
+     * and "box" in the first answer) by their count: never less, and more for some heads (on
+     * the CPU: the read-out is host code) */
     h.multiplicity = 1;
     heads_result hm;
-    ck_assert_msg(calibrate_heads(&env, &h, &hm, err, sizeof err) == 0, "%s", err);
-    ck_assert(memcmp(hm.scores, hr[0].scores, sizeof(float) * L * Hq) != 0);
+    ck_assert_msg(calibrate_heads(&ref, &h, &hm, err, sizeof err) == 0, "%s", err);
+    int more = 0;
+    for (int x = 0; x < L * Hq; x++) {
+        ck_assert(hm.scores[x] >= on_cpu->scores[x]);
+        more += hm.scores[x] > on_cpu->scores[x] * 1.01f;
+    }
+    ck_assert_int_gt(more, 0);
     heads_result_free(&hm);
+    heads_result_free(&hc);
     for (int run = 0; run < 2; run++) {
         heads_result_free(&hr[run]);
         profile_result_free(&pr[run]);
@@ -233,12 +252,13 @@ START_TEST(test_rouge) {
 }
 END_TEST
 
+/* Checked before or independently of any device work: on the CPU reference. */
 START_TEST(test_bad_input) {
     load();
     heads_options h;
     profile_options p;
     options(&h, &p, 1);
-    calib_env env = env_on(H.ctx, &h);
+    calib_env env = env_on(H.ref, &h);
     heads_result hr;
     profile_result pr;
     /* greedy decoding: this model never reproduces a needle, and says so */

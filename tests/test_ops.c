@@ -850,6 +850,18 @@ static void b_fastkvzip_gate(op_case *c, rng *r, int v) {
     SET_PARAMS(c, p);
 }
 
+static void b_head_subset_mean(op_case *c, rng *r, int v) {
+    /* variants: GQA with heads from several groups, MHA with one head, a repeated head */
+    static const int32_t lists[3][4] = {{5, 0, 6, 3}, {2, 0, 0, 0}, {1, 7, 1, 4}};
+    int ks[3] = {4, 1, 4};
+    kvp_p_head_subset_mean p = {.Hq = 8, .Hk = v == 1 ? 8 : 4, .n = 333 + v, .k = ks[v]};
+    bind_f32(c, (size_t)p.Hq * p.n, CMP_NONE, r, 1.0f);
+    bind_i32(c, lists[v], (size_t)p.k, CMP_NONE);
+    bind_f32(c, (size_t)p.Hk * p.n, CMP_F32, NULL, 0);
+    c->op = KVP_OP_HEAD_SUBSET_MEAN;
+    SET_PARAMS(c, p);
+}
+
 /* Production-sized cases, only with KVP_TEST_LARGE=1 (slow on the CPU reference). */
 static void b_rerotate(op_case *c, rng *r, int v) {
     /* variants: dtypes x layouts; ragged heads with gapped positions, moved to pos0 + t */
@@ -1129,6 +1141,7 @@ static const struct {
     {"pass_score", b_pass_score, 6},
     {"wov_norm", b_wov_norm, 3},
     {"fastkvzip_gate", b_fastkvzip_gate, 3},
+    {"head_subset_mean", b_head_subset_mean, 3},
     {"large", b_large, 6}, /* only with KVP_TEST_LARGE=1 */
 };
 

@@ -212,12 +212,39 @@ static int load_suite(const kvp_json *suite, eval_data *d) {
     return 0;
 }
 
+/* The store of the artefacts suite entries name, relative to the suite file's folder. */
+static press_artefacts *suite_artefacts(const char *suite_path) {
+    const char *slash = strrchr(suite_path, '/');
+    char dir[4096] = ".";
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - suite_path), suite_path);
+    if (slash == suite_path) snprintf(dir, sizeof dir, "/");
+    press_artefacts *s = press_artefacts_create(dir);
+    if (!s) fprintf(stderr, "kvpress-tool eval: out of memory\n");
+    return s;
+}
+
+/* Builds the press of every suite entry once (and loads the artefacts they name). */
+static int check_presses(const eval_data *d, press_artefacts *artefacts) {
+    char err[512];
+    for (int k = 0; k < d->n_configs; k++) {
+        if (!d->configs[k].spec) continue;
+        kvp_press *p = press_from_json(d->configs[k].spec, artefacts, err, sizeof err);
+        if (!p) {
+            fprintf(stderr, "kvpress-tool eval: suite entry %s: %s\n", d->configs[k].entry, err);
+            return -1;
+        }
+        kvp_press_destroy(p);
+    }
+    return 0;
+}
+
 /* ---- the work ------------------------------------------------------------------------------ */
 
 typedef struct eval_shared {
     const llama_model *model;
     const tokenizer *tok; /* for presses that tokenize (KVzip's prompts); may be NULL */
     eval_data *d;
+    press_artefacts *artefacts;
     const char *device;
     pthread_mutex_t lock;
     int next_window, items_done, n_items, failed;
@@ -260,7 +287,7 @@ static int run_config(eval_shared *s, llama_runner *r, const llama_capture *cap,
     const llama_config *mc = &s->model->cfg;
     kvp_press *press = NULL;
     if (c->spec) {
-        if (!(press = press_from_json(c->spec, err, err_size))) return -1;
+        if (!(press = press_from_json(c->spec, s->artefacts, err, err_size))) return -1;
         if (kvp_press_set_float(press, "compression_ratio", c->ratio) != KVP_OK) {
             snprintf(err, err_size, "%s", kvp_last_error());
             kvp_press_destroy(press);
@@ -375,8 +402,9 @@ static void *worker(void *arg) {
 }
 
 static int run_all(const llama_model *model, const tokenizer *tok, eval_data *d,
-                   const char *device, int threads, int reuse_prefill) {
-    eval_shared s = {.model = model, .tok = tok, .d = d, .device = device,
+                   press_artefacts *artefacts, const char *device, int threads,
+                   int reuse_prefill) {
+    eval_shared s = {.model = model, .tok = tok, .d = d, .artefacts = artefacts, .device = device,
                      .reuse_prefill = reuse_prefill,
                      .n_items = d->n_configs * d->n_windows, .t0 = tool_now(),
                      .tty = isatty(2)};
@@ -415,6 +443,8 @@ static void eval_usage(FILE *f) {
             "  --not-compared ENTRY: evaluate the suite entry but leave it out of the reference\n"
             "               check (its differences are printed, marked 'not compared')\n"
             "  --rope-layout: permute Wq/Wk so that q/k use this RoPE pairing (same outputs)\n"
+            "  a suite entry may name the artefact its press needs: \"artefact\": \"FILE\"\n"
+            "               (relative to the suite file's folder)\n"
             "  --reference: compare with a reference result file; the exit status is 1 when\n"
             "               any number differs by more than --tolerance (default %.3f nats)\n",
             EVAL_WINDOW, EVAL_WINDOW, EVAL_TOLERANCE);
@@ -509,6 +539,7 @@ int tool_eval(int argc, char **argv) {
     tokenizer *tok = NULL;
     int tok_owned = 0, status = 1;
     kvp_json *suite = NULL, *reference = NULL;
+    press_artefacts *artefacts = NULL;
     eval_data d;
     memset(&d, 0, sizeof d);
     char err[512];
@@ -521,9 +552,14 @@ int tool_eval(int argc, char **argv) {
         goto done;
     }
     if (load_suite(suite, &d)) goto done;
+    if (!(artefacts = suite_artefacts(a.suite))) goto done;
     if (cli_open_model(a.model, a.tokenizer, a.text != NULL, &model, &tok, &tok_owned)) goto done;
     d.n_layers = model->cfg.n_layers;
     d.tolerance = a.tolerance;
+    /* Every entry is built once now: a bad specification or artefact shows before any work,
+     * and artefacts calibrated on other weights are named (before --rope-layout permutes). */
+    if (check_presses(&d, artefacts)) goto done;
+    press_artefacts_warn_model(artefacts, llama_model_fingerprint(model), stderr);
     if (a.rope_layout) {
         int half = !strcmp(a.rope_layout, "half-split");
         if (!half && strcmp(a.rope_layout, "interleaved")) {
@@ -547,7 +583,7 @@ int tool_eval(int argc, char **argv) {
         goto done;
     }
     int threads = a.threads ? (int)a.threads : default_threads(a.backend);
-    if (run_all(model, tok, &d, a.backend, threads, !a.no_prefill_reuse)) goto done;
+    if (run_all(model, tok, &d, artefacts, a.backend, threads, !a.no_prefill_reuse)) goto done;
     eval_print_table(&d, reference);
     status = 0;
     if (a.json && eval_write_json(&d, a.json, a.model, a.backend)) status = 1;
@@ -566,6 +602,7 @@ done:
     free(d.errors);
     kvp__json_free(suite);
     kvp__json_free(reference);
+    press_artefacts_free(artefacts);
     if (tok_owned) tokenizer_free(tok);
     llama_model_free(model);
     return status;

@@ -21,6 +21,8 @@ static void usage(FILE *f) {
             "                            generate text with a compressed KV cache\n"
             "  eval -m MODEL --suite FILE (--windows FILE | --text FILE) [--reference FILE] ...\n"
             "                            NLL of every press of a suite (EVAL.md protocol)\n"
+            "  calibrate -m MODEL --text FILE -o OUT.safetensors ...\n"
+            "                            CompressKV's artefact: retrieval heads, layer profile\n"
             "  presses                   list the presses and their parameters\n"
             "  artefact FILE [--press SPEC]\n"
             "                            list an artefact's tensors; check that a press takes it\n"
@@ -72,6 +74,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "demo")) return tool_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return tool_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return tool_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate")) return tool_calibrate(argc - 1, argv + 1);
     if (!strcmp(cmd, "presses")) return tool_presses();
     if (!strcmp(cmd, "artefact")) return tool_artefact(argc - 1, argv + 1);
     if (!strcmp(cmd, "version")) {

@@ -13,6 +13,7 @@
 
 #include "model/runner.h"
 #include "model_cli.h"
+#include "press_json.h"
 #include "tool.h"
 
 static void run_usage(FILE *f) {
@@ -21,11 +22,14 @@ static void run_usage(FILE *f) {
             "--ratio R]\n"
             "                        [--decoding-press SPEC] [--backend NAME] [-n TOKENS]\n"
             "                        [--temperature T] [--seed S] [--cache-dtype f32|f16|bf16]\n"
+            "                        [--artefact FILE] [--calibration TEXT]\n"
             "  SPEC is a press specification, e.g. 'snapkv(window_size=32)' or\n"
             "  'decoding(press=knorm, compression_interval=16, target_size=64)'.\n"
             "  --calibration TEXT: calibrate a press that learns from the model\n"
             "                      ('duo_attention(on_the_fly_scoring=true)') on 50 pieces of\n"
-            "                      TEXT of up to 500 tokens before the prefill\n");
+            "                      TEXT of up to 500 tokens before the prefill\n"
+            "  --artefact: the calibrated data a press needs (e.g. compresskv's, written by\n"
+            "  kvpress-tool calibrate); a wrapper hands it to the press it wraps.\n");
 }
 
 /* xorshift64*: a small deterministic generator for --seed. */
@@ -96,6 +100,7 @@ static int parse_dtype(const char *s, kvp_dtype *out) {
 
 typedef struct run_args {
     const char *model, *prompt, *tokenizer, *press, *decoding_press, *backend, *calibration;
+    const char *artefact;
     double ratio, temperature;
     int has_ratio;
     long long n, seed;
@@ -126,6 +131,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         else if (!strcmp(o, "--decoding-press")) a->decoding_press = v;
         else if (!strcmp(o, "--backend")) a->backend = v;
         else if (!strcmp(o, "--calibration")) a->calibration = v;
+        else if (!strcmp(o, "--artefact")) a->artefact = v;
         else if (!strcmp(o, "--ratio")) {
             if (cli_parse_double(o, v, 0, 0.999999, &a->ratio)) return -1;
             a->has_ratio = 1;
@@ -146,15 +152,17 @@ static int parse_args(int argc, char **argv, run_args *a) {
         fprintf(stderr, "kvpress-tool run: -m MODEL and -p PROMPT are required\n");
         return -1;
     }
-    if (a->has_ratio && !a->press) {
-        fprintf(stderr, "kvpress-tool run: --ratio needs --press\n");
+    if ((a->has_ratio || a->artefact) && !a->press) {
+        fprintf(stderr, "kvpress-tool run: --%s needs --press\n", a->has_ratio ? "ratio" : "artefact");
         return -1;
     }
     return 0;
 }
 
-/* Builds the prefill press (with --ratio) and the decoding press; checks their kinds. */
-static int make_presses(const run_args *a, kvp_press **prefill, kvp_press **decoding) {
+/* Builds the prefill press (with --ratio and --artefact, kept in `artefacts`) and the decoding
+ * press; checks their kinds. */
+static int make_presses(const run_args *a, press_artefacts *artefacts, kvp_press **prefill,
+                        kvp_press **decoding) {
     *prefill = *decoding = NULL;
     if (a->press) {
         if (kvp_press_parse(a->press, prefill) != KVP_OK) {
@@ -168,6 +176,16 @@ static int make_presses(const run_args *a, kvp_press **prefill, kvp_press **deco
         }
         if (a->has_ratio && kvp_press_set_float(*prefill, "compression_ratio", a->ratio) != KVP_OK) {
             fprintf(stderr, "kvpress-tool run: --ratio: %s\n", kvp_last_error());
+            return -1;
+        }
+        char err[512];
+        kvp_artefact *art = NULL;
+        if (a->artefact && !(art = press_artefacts_get(artefacts, a->artefact, err, sizeof err))) {
+            fprintf(stderr, "kvpress-tool run: --artefact: %s\n", err);
+            return -1;
+        }
+        if (art && kvp_press_set_artefact(*prefill, art) != KVP_OK) {
+            fprintf(stderr, "kvpress-tool run: --artefact: %s\n", kvp_last_error());
             return -1;
         }
     }
@@ -227,8 +245,10 @@ int tool_run(int argc, char **argv) {
     float *logits = NULL;
     int64_t *kept_prompt = NULL, *kept_end = NULL;
     char err[512];
-    if (make_presses(&a, &prefill, &decoding)) goto done;
+    press_artefacts *artefacts = press_artefacts_create(NULL);
+    if (!artefacts || make_presses(&a, artefacts, &prefill, &decoding)) goto done;
     if (cli_open_model(a.model, a.tokenizer, 1, &model, &tok, &tok_owned)) goto done;
+    press_artefacts_warn_model(artefacts, llama_model_fingerprint(model), stderr);
     const llama_config *c = &model->cfg;
     int n_prompt;
     if (tokenizer_encode(tok, a.prompt, 1, 0, &prompt, &n_prompt, err, sizeof err)) {
@@ -329,6 +349,7 @@ done:
     llama_runner_free(runner);
     kvp_press_destroy(prefill);
     kvp_press_destroy(decoding);
+    press_artefacts_free(artefacts);
     kvp_context_destroy(ctx);
     if (tok_owned) tokenizer_free(tok);
     llama_model_free(model);

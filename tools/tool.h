@@ -13,6 +13,7 @@ int tool_demo(int argc, char **argv);
 int tool_run(int argc, char **argv);
 int tool_eval(int argc, char **argv);
 int tool_artefact(int argc, char **argv);
+int tool_calibrate(int argc, char **argv);
 
 /* Opens a context on a device given by name ("cpu", "vulkan0", "opencl"); prints why not. */
 kvp_context *tool_open(const char *device_name);

@@ -552,23 +552,12 @@ static int run_case(kvp_context *ctx, const char *dir, const char *models, wide_
         snprintf(why, why_size, "%s", err);
         return 0;
     }
-    kvp_press *press = press_from_json(spec, err, sizeof err);
-    kvp_artefact *artefact = NULL;
-    const kvp_json *art = kvp__json_get(spec, "artefact");
-    if (press && art && art->kind == KVP_JSON_STRING) {
-        snprintf(path, sizeof path, "%s/%s", dir, art->string);
-        kvp_status ast = kvp_artefact_load(path, &artefact);
-        if (ast == KVP_OK) ast = kvp_press_set_artefact(press, artefact);
-        if (ast != KVP_OK) {
-            snprintf(why, why_size, "artefact %s: %s", art->string, kvp_last_error());
-            kvp_press_destroy(press);
-            kvp_artefact_destroy(artefact);
-            kvp__json_free(spec);
-            return 0;
-        }
-    }
+    /* an artefact a case names lies beside its press.json */
+    press_artefacts *artefacts = press_artefacts_create(dir);
+    kvp_press *press = artefacts ? press_from_json(spec, artefacts, err, sizeof err) : NULL;
     if (!press) {
-        snprintf(why, why_size, "%s", err);
+        snprintf(why, why_size, "%s", artefacts ? err : "out of memory");
+        press_artefacts_free(artefacts);
         kvp__json_free(spec);
         return 0;
     }
@@ -788,7 +777,7 @@ done:
     kvp_cache_destroy(cache);
     inputs_free(&li);
     kvp_press_destroy(press);
-    kvp_artefact_destroy(artefact); /* after the press that references it */
+    press_artefacts_free(artefacts); /* after the press that references them */
     kvp__json_free(spec);
     return pass;
 }

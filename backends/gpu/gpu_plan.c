@@ -40,6 +40,7 @@ const char *const kvp_gpu_kernels[] = {
     /* presses that run the model or select across layers (issue 5) */
     "pass_score_stats",  "pass_score_cols",   "pass_score_group", "wov_norm",
     "fastkvzip_gate",
+    "head_subset_mean",
 };
 const int kvp_gpu_kernel_count = (int)(sizeof kvp_gpu_kernels / sizeof kvp_gpu_kernels[0]);
 
@@ -163,6 +164,13 @@ static kvp_status plan_head_reduce(builder *b) {
     const kvp_p_head_reduce *p = b->call->params;
     int64_t total = (int64_t)p->Hk * p->n;
     if (total > 0) PASS(b, "head_reduce", stride_groups(total, WG), 1, 1, *p, 0, 1);
+    return KVP_OK;
+}
+
+static kvp_status plan_head_subset_mean(builder *b) {
+    const kvp_p_head_subset_mean *p = b->call->params;
+    int64_t total = (int64_t)p->Hk * p->n;
+    if (total > 0) PASS(b, "head_subset_mean", stride_groups(total, WG), 1, 1, *p, 0, 1, 2);
     return KVP_OK;
 }
 
@@ -773,6 +781,7 @@ static const struct {
     [KVP_OP_PASS_SCORE] = {plan_pass_score, 1u << 6},
     [KVP_OP_WOV_NORM] = {plan_wov_norm, 1u << 3},
     [KVP_OP_FASTKVZIP_GATE] = {plan_fastkvzip_gate, 1u << 2},
+    [KVP_OP_HEAD_SUBSET_MEAN] = {plan_head_subset_mean, 1u << 2},
 };
 
 kvp_status kvp_gpu_plan_op(kvp_context *ctx, const kvp_op_call *call, const kvp_gpu_caps *caps,

@@ -710,6 +710,18 @@ KVP_PARAMS(kvp_p_fastkvzip_gate) {
     float eps;
     float inv_scale;
 } KVP_PARAMS_END(kvp_p_fastkvzip_gate)
+/* HEAD_SUBSET_MEAN: the mean of a list of query-head rows, written to every kv head (the
+ * scores of a layer's chosen query heads fused into one row shared by all kv heads, as
+ * CompressKV's semantic-retrieval heads do).
+ * bindings: 0 in f32 [Hq, n]  1 heads int32 [k], each in [0, Hq) (repeats allowed)
+ *           2 out f32 [Hk, n]
+ * out[j, t] = (1/k) sum_{a < k} in[heads[a], t] for every j < Hk and t < n. k >= 1. */
+KVP_PARAMS(kvp_p_head_subset_mean) {
+    int Hq;
+    int Hk;
+    int n;
+    int k;
+} KVP_PARAMS_END(kvp_p_head_subset_mean)
 
 /* ==========================================================================================
  * Pass parameters of the GPU kernels (backends/gpu/gpu_plan.c). An op that runs as several

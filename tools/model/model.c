@@ -212,3 +212,35 @@ int llama_model_load(const char *path, llama_model **out, char *err, size_t err_
     }
     return rc;
 }
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t bytes) {
+    const unsigned char *b = data;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t llama_model_fingerprint(const llama_model *m) {
+    const llama_config *c = &m->cfg;
+    size_t D = (size_t)c->dim, F = (size_t)c->hidden_dim, Q = (size_t)c->n_heads * c->head_dim;
+    size_t KV = (size_t)c->n_kv_heads * c->head_dim, V = (size_t)c->vocab_size;
+    int32_t shape[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+                        c->head_dim, c->vocab_size};
+    uint64_t h = fnv1a(0xcbf29ce484222325ull, shape, sizeof shape);
+    /* tensor by tensor in a fixed order, so that files storing them differently (a shared
+     * classifier, another arena order) give the same fingerprint for the same weights */
+    h = fnv1a(h, m->tok_embd, sizeof(float) * V * D);
+    for (int l = 0; l < c->n_layers; l++) {
+        const llama_layer *L = &m->layers[l];
+        h = fnv1a(h, L->attn_norm, sizeof(float) * D);
+        h = fnv1a(h, L->wq, sizeof(float) * Q * D);
+        h = fnv1a(h, L->wk, sizeof(float) * KV * D);
+        h = fnv1a(h, L->wv, sizeof(float) * KV * D);
+        h = fnv1a(h, L->wo, sizeof(float) * D * Q);
+        h = fnv1a(h, L->ffn_norm, sizeof(float) * D);
+        h = fnv1a(h, L->w_gate, sizeof(float) * F * D);
+        h = fnv1a(h, L->w_down, sizeof(float) * D * F);
+        h = fnv1a(h, L->w_up, sizeof(float) * F * D);
+    }
+    h = fnv1a(h, m->out_norm, sizeof(float) * D);
+    return fnv1a(h, m->classifier, sizeof(float) * V * D);
+}

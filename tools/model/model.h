@@ -67,6 +67,11 @@ void llama_model_free(llama_model *model);
 int llama_model_set_rope_layout(llama_model *model, kvp_rope_layout layout, char *err,
                                 size_t err_size);
 
+/* FNV-1a 64 of the configuration's shape and every weight tensor in a fixed order, as loaded
+ * (before any RoPE-layout permutation): it names a set of weights in calibration artefacts,
+ * whichever file format holds them. */
+uint64_t llama_model_fingerprint(const llama_model *model);
+
 /* ---- shared by the loaders ---- */
 
 /* Checks the configuration for consistency and sane bounds. */

@@ -23,6 +23,8 @@ struct llama_capture {
 struct llama_runner {
     const llama_model *model;
     llama_capture *capture;
+    llama_attention_observer observer;
+    void *observer_user;
     kvp_context *ctx;
     kvp_cache *cache;
     kvp_rope rope;
@@ -141,6 +143,11 @@ void llama_runner_free(llama_runner *r) {
 }
 
 int64_t llama_runner_position(const llama_runner *r) { return r->pos; }
+
+void llama_runner_set_observer(llama_runner *r, llama_attention_observer fn, void *user) {
+    r->observer = fn;
+    r->observer_user = user;
+}
 kvp_cache *llama_runner_cache(const llama_runner *r) { return r->cache; }
 int64_t llama_runner_decode_compressions(const llama_runner *r) { return r->decode_compressions; }
 
@@ -362,6 +369,11 @@ static int attention(llama_runner *r, int l, int n, kvp_press *press, char *err,
     capture_layer(r, l, n);
     if ((st = kvp_attention(r->ctx, r->cache, l, &q_rot, r->pos, 1.0f / sqrtf((float)hd), &out)) != KVP_OK)
         return lib_fail(r, "kvp_attention", st, err, err_size);
+    if (r->observer) {
+        llama_attention_view view = {.layer = l, .n = n, .pos0 = r->pos, .q = r->q_rot,
+                                     .k = r->k_heads, .v = r->v_heads, .out = r->att_heads};
+        if (r->observer(r->observer_user, &view, err, err_size)) return -1;
+    }
 
     /* A press's extra pass watches every layer (kvp_forward_layer). */
     if (r->pass && r->pass->observe) {

@@ -88,6 +88,25 @@ void llama_runner_forward(llama_runner *r, const int32_t *context, int64_t n_con
 /* kvp_press_calibrate through the runner: each sample runs on a fresh cache. */
 int llama_runner_calibrate(llama_runner *r, kvp_press *press, const int32_t *const *samples,
                            const int64_t *lengths, int n_samples, char *err, size_t err_size);
+/* Attention observation, for calibrations that read what each layer's attention did
+ * (kvpress-tool calibrate). After a layer's attention in llama_forward, and before any press
+ * runs on it, the observer receives that layer's view of the pass; the layer's cache then
+ * holds the pass's tokens too. Returning nonzero stops the forward with the observer's
+ * message. */
+typedef struct llama_attention_view {
+    int layer;
+    int n;             /* tokens of the pass */
+    int64_t pos0;      /* position of the first */
+    const float *q;    /* post-RoPE queries [n_heads, n, head_dim] */
+    const float *k;    /* post-RoPE keys [n_kv_heads, n, head_dim] of the pass's tokens */
+    const float *v;    /* values [n_kv_heads, n, head_dim] */
+    const float *out;  /* attention outputs [n_heads, n, head_dim], before W_o */
+} llama_attention_view;
+
+typedef int (*llama_attention_observer)(void *user, const llama_attention_view *view, char *err,
+                                        size_t err_size);
+/* NULL detaches. */
+void llama_runner_set_observer(llama_runner *r, llama_attention_observer fn, void *user);
 
 int64_t llama_runner_position(const llama_runner *r);
 kvp_cache *llama_runner_cache(const llama_runner *r);

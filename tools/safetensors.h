@@ -1,0 +1,32 @@
+/* Writing safetensors files, the artefact format libkvpress reads (kvp_artefact_load): an
+ * 8-byte little-endian header length, a JSON header naming each tensor's dtype, shape and
+ * byte range plus a "__metadata__" object of strings, then the data. Tensors are written in
+ * the order they were added, and the header is padded with spaces to a multiple of 8 bytes,
+ * so the same content always gives the same bytes. Only F32 tensors are written. */
+#ifndef KVP_TOOL_SAFETENSORS_H
+#define KVP_TOOL_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct st_writer st_writer;
+
+/* NULL when out of memory. */
+st_writer *st_writer_create(void);
+void st_writer_free(st_writer *w);
+
+/* Each returns 0, or -1 with a message in err (duplicate name, bad shape, out of memory).
+ * The data is copied. */
+int st_writer_add_f32(st_writer *w, const char *name, int ndim, const int64_t *shape,
+                      const float *data, char *err, size_t err_size);
+int st_writer_add_meta(st_writer *w, const char *key, const char *value, char *err,
+                       size_t err_size);
+
+/* The whole file in a malloc'd buffer. */
+int st_writer_to_memory(const st_writer *w, unsigned char **data, size_t *size, char *err,
+                        size_t err_size);
+/* Writes the file (through a temporary name in the same folder, then a rename, so that a
+ * failure never leaves a truncated artefact behind). */
+int st_writer_save(const st_writer *w, const char *path, char *err, size_t err_size);
+
+#endif

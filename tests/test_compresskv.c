@@ -718,7 +718,7 @@ START_TEST(test_wrapped_press) {
     kvp_press_destroy(p);
     CK_OK(kvp_press_parse("chunkkv(press=snapkv)", &p));
     ck_assert_int_eq(kvp_press_set_artefact(p, a), KVP_ERR_INVALID_ARG);
-    ck_assert_msg(strstr(kvp_last_error(), "nor the presses it wraps") != NULL, "%s",
+    ck_assert_msg(strstr(kvp_last_error(), "nor the presses it holds") != NULL, "%s",
                   kvp_last_error());
     kvp_press_destroy(p);
     model_free(&m);

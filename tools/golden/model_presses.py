@@ -114,9 +114,27 @@ def artefact_path(out, case):
 
 
 def save_artefact(path, tensors, metadata=None):
+    """Float32 tensors and string metadata, written by the safetensors package (tensors in its
+    own order). That package writes the metadata in hash order, which changes from run to run; the
+    header is rewritten with the metadata in the order given (the same bytes reordered, so the
+    header keeps its length and the data stays put): a regenerated artefact is byte-identical."""
     from safetensors.numpy import save_file
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, path,
-              metadata={k: str(v) for k, v in (metadata or {}).items()})
+              metadata=metadata)
+    if len(metadata) < 2:
+        return
+    with open(path, "r+b") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = f.read(n).decode("utf-8")
+        lead = '{"__metadata__":'
+        assert header.startswith(lead), f"{path}: unexpected safetensors header"
+        written, end = json.JSONDecoder().raw_decode(header, len(lead))
+        ordered = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+        assert written == metadata and len(ordered) == end - len(lead)
+        f.seek(8 + len(lead))
+        f.write(ordered.encode("utf-8"))
 
 
 def duo_attention_setup(press, case, cfg, out):

@@ -186,8 +186,10 @@ static void attention_after(kvp_context *ctx, const setup *s, const layer_data *
 
 /* How a case's selection is compared with the CPU's: SCORED by the golden rule against the
  * reference scores; HEADWISE and AGREE (wrappers whose selection is not a per-head top-k of
- * the reported score) by agreement of the kept entries (>= 99%); EXACT identical sets. */
-enum { SCORED = 0, HEADWISE = 1, EXACT = 2, AGREE = 3, ROTATED = 4 };
+ * the reported score) by agreement of the kept entries (>= 99%); EXACT identical sets.
+ * ROTATED (keys re-rotated, positions rewritten): the kept tokens are found by their values,
+ * then compared as SCORED; ROTATED_AGREE the same, compared as AGREE (finch per chunk). */
+enum { SCORED = 0, HEADWISE = 1, EXACT = 2, AGREE = 3, ROTATED = 4, ROTATED_AGREE = 5 };
 
 static const struct press_case {
     const char *spec;
@@ -227,6 +229,11 @@ static const struct press_case {
     {"merging(press=expected_attention(epsilon=0.01), compression_ratio=0.75, "
      "similarity_threshold=0.05, merge_fraction=0.5)", SCORED},
     {"prefill_decoding(prefilling_press=keydiff(compression_ratio=0.5), decoding_press=none)", AGREE},
+    {"finch(compression_ratio=0.5, window_size=32)", ROTATED},
+    {"finch(compression_ratio=0.25, window_size=16, normalize_scores=false, rerotate_keys=false)",
+     SCORED},
+    {"finch(compression_ratio=0.5, window_size=32, chunk_length=100)", ROTATED_AGREE},
+    {"finch(compression_ratio=0.75, window_size=16, chunk_length=100, rerotate_keys=false)", AGREE},
 };
 #define N_PRESSES ((int)(sizeof presses / sizeof presses[0]))
 
@@ -346,7 +353,8 @@ static void check_press(const char *spec, int headwise, int artefact, int struct
     kvp_press_reset(p);
     ck_assert_int_eq(kvp_compress(H.ref, p, ref.cache, L.layer, ref.in), KVP_OK);
     int64_t total_dev, total_ref;
-    int rotated = headwise == ROTATED;
+    int rotated = headwise == ROTATED || headwise == ROTATED_AGREE;
+    int by_agreement = headwise == AGREE || headwise == ROTATED_AGREE;
     unsigned char *k_dev = rotated ? kept_by_values(dev.cache, &L, before, row_bytes, &total_dev)
                                    : kept_of(dev.cache, &L, &total_dev);
     unsigned char *k_ref = rotated ? kept_by_values(ref.cache, &L, before, row_bytes, &total_ref)
@@ -354,19 +362,19 @@ static void check_press(const char *spec, int headwise, int artefact, int struct
     free(before);
     int64_t per_head[64];
     kvp_cache_get_lengths(ref.cache, L.layer, per_head);
-    if (headwise == AGREE) {
+    if (by_agreement) {
         /* a threshold or a per-chunk selection may differ at near-ties only */
-        size_t agree = 0;
-        for (size_t i = 0; i < count; i++) agree += k_dev[i] && k_ref[i];
-        ck_assert_msg((double)agree >= 0.99 * (double)total_ref && total_dev >= 0.99 * total_ref &&
+        size_t both = 0;
+        for (size_t i = 0; i < count; i++) both += k_dev[i] && k_ref[i];
+        ck_assert_msg((double)both >= 0.99 * (double)total_ref && total_dev >= 0.99 * total_ref &&
                           total_ref >= 0.99 * total_dev,
-                      "%s: %zu of %lld kept entries agree (%lld kept)", label, agree,
+                      "%s: %zu of %lld kept entries agree (%lld kept)", label, both,
                       (long long)total_ref, (long long)total_dev);
     } else {
         ck_assert_msg(total_dev == total_ref, "%s: kept %lld entries, reference %lld", label,
                       (long long)total_dev, (long long)total_ref);
     }
-    if (headwise == AGREE) {
+    if (by_agreement) {
     } else if (headwise == HEADWISE) {
         /* head-wise selections may only differ at near-ties across heads */
         size_t agree = 0;

@@ -277,6 +277,31 @@ START_TEST(test_bad_input) {
                  none, KVP_ERR_MISSING_INPUT);
     expect_fails(H.ctx, &g, "block(press=snapkv(window_size=4), compression_ratio=0.5, block_size=16)",
                  none, KVP_ERR_MISSING_INPUT);
+    /* finch: no question length, a question as long as the layer, chunks not longer than
+     * window / (1 - r), no RoPE to re-rotate with, a ratio out of [0, 1) */
+    expect_fails(H.ctx, &g, "finch(compression_ratio=0.5)", g.in, KVP_ERR_INVALID_ARG);
+    expect_fails(H.ctx, &g, "finch(compression_ratio=0.5, window_size=96)", g.in, KVP_ERR_INVALID_ARG);
+    expect_fails(H.ctx, &g, "finch(compression_ratio=0.5, window_size=200)", g.in, KVP_ERR_INVALID_ARG);
+    expect_fails(H.ctx, &g, "finch(compression_ratio=0.5, window_size=16, chunk_length=32)", g.in,
+                 KVP_ERR_INVALID_ARG);
+    expect_fails(H.ctx, &g, "finch(compression_ratio=0.75, window_size=16, chunk_length=60)", g.in,
+                 KVP_ERR_INVALID_ARG);
+    expect_fails(H.ctx, &g, "finch(compression_ratio=0.5, window_size=16)", no_rope, KVP_ERR_MISSING_INPUT);
+    expect_fails(H.ctx, &g, "finch(compression_ratio=0.5, window_size=16)", none, KVP_ERR_MISSING_INPUT);
+    {
+        kvp_press *f = press_of("finch(window_size=16)");
+        ck_assert_int_eq(kvp_press_set_float(f, "compression_ratio", 1.0), KVP_ERR_INVALID_ARG);
+        ck_assert_int_eq(kvp_press_set_float(f, "compression_ratio", -0.1), KVP_ERR_INVALID_ARG);
+        ck_assert_int_eq(kvp_press_set_int(f, "window_size", -1), KVP_ERR_INVALID_ARG);
+        kvp_press *bad = NULL;
+        ck_assert_int_eq(kvp_press_parse("finch(compression_ratio=1.5, window_size=16)", &bad),
+                         KVP_ERR_INVALID_ARG);
+        ck_assert_ptr_null(bad);
+        uint64_t unchanged = cache_checksum(g.cache);
+        CK_OK(kvp_compress(H.ctx, f, g.cache, 1, g.in)); /* ratio 0 (kvpress's default): nothing */
+        ck_assert(cache_checksum(g.cache) == unchanged);
+        kvp_press_destroy(f);
+    }
     /* critical_adakv without W_o; lukv without its artefact; dms without a threshold */
     expect_fails(H.ctx, &g, "critical_adakv(press=knorm, compression_ratio=0.5)", none, KVP_ERR_MISSING_INPUT);
     expect_fails(H.ctx, &g, "lukv(press=knorm, compression_ratio=0.5)", g.in, KVP_ERR_MISSING_INPUT);
@@ -549,6 +574,61 @@ START_TEST(test_chunk_counts) {
             ck_assert_msg(worst_kept >= best_evicted - 1e-5f, "chunk %d of head %d", c, j);
         }
     free(kept);
+    kvp_press_destroy(p);
+    rig_free(&g);
+    set_free(&s);
+}
+END_TEST
+
+/* finch keeps the question (the last window_size tokens), counts per chunk as kvpress
+ * (max(1, int(len (1 - r)))), and re-rotates the kept keys to positions 0, 1, ... */
+START_TEST(test_finch_question_and_chunks) {
+    layer_set s;
+    set_make(&s, "finch", N);
+    /* global, not re-rotated: the 16 question tokens survive in every head */
+    rig g = rig_make(H.ctx, &s, 1, KVP_DTYPE_F32, 0);
+    kvp_press *p = press_of("finch(compression_ratio=0.75, window_size=16, rerotate_keys=false)");
+    CK_OK(kvp_compress(H.ctx, p, g.cache, 1, g.in));
+    int64_t len[HK];
+    unsigned char *kept = kept_positions(g.cache, 1, N, len);
+    for (int j = 0; j < HK; j++) {
+        ck_assert_int_eq(len[j], kvp_n_keep(N, 0.75));
+        for (int t = N - 16; t < N; t++) ck_assert(kept[(size_t)j * N + t]);
+    }
+    free(kept);
+    kvp_press_destroy(p);
+    rig_free(&g);
+    /* chunks of 40, 40, 16 at ratio 0.5: 20 + 20 + 8 */
+    g = rig_make(H.ctx, &s, 1, KVP_DTYPE_F32, 0);
+    p = press_of("finch(compression_ratio=0.5, window_size=16, chunk_length=40, rerotate_keys=false)");
+    CK_OK(kvp_compress(H.ctx, p, g.cache, 1, g.in));
+    kept = kept_positions(g.cache, 1, N, len);
+    int bounds[4] = {0, 40, 80, N}, want[3] = {20, 20, 8};
+    for (int j = 0; j < HK; j++) {
+        ck_assert_int_eq(len[j], 48);
+        for (int c = 0; c < 3; c++) {
+            int count = 0;
+            for (int t = bounds[c]; t < bounds[c + 1]; t++) count += kept[(size_t)j * N + t];
+            ck_assert_int_eq(count, want[c]);
+        }
+    }
+    free(kept);
+    kvp_press_destroy(p);
+    rig_free(&g);
+    /* re-rotated: positions 0 .. 47, and the next token goes right after them */
+    g = rig_make(H.ctx, &s, 1, KVP_DTYPE_F32, 1);
+    p = press_of("finch(compression_ratio=0.5, window_size=16, chunk_length=40)");
+    CK_OK(kvp_compress(H.ctx, p, g.cache, 1, g.in));
+    CK_OK(kvp_cache_get_lengths(g.cache, 1, len));
+    int32_t pos[N];
+    for (int j = 0; j < HK; j++) {
+        ck_assert_int_eq(len[j], 48);
+        CK_OK(kvp_cache_read(g.cache, 1, j, NULL, NULL, pos));
+        for (int u = 0; u < 48; u++) ck_assert_int_eq(pos[u], u);
+    }
+    float one_row[HK * D] = {0};
+    kvp_tensor t1 = kvp_tensor_host(KVP_DTYPE_F32, one_row, 3, HK, 1, D);
+    CK_OK(kvp_cache_append(g.cache, 1, &t1, &t1, 48));
     kvp_press_destroy(p);
     rig_free(&g);
     set_free(&s);
@@ -1011,6 +1091,7 @@ int main(void) {
     tcase_add_test(props, test_per_layer_lengths);
     tcase_add_test(props, test_block_equals_topk_for_per_token_scores);
     tcase_add_test(props, test_chunk_counts);
+    tcase_add_test(props, test_finch_question_and_chunks);
     tcase_add_test(props, test_composed_is_the_sequence);
     tcase_add_test(props, test_dms_window_and_threshold);
     tcase_add_test(props, test_compression_ratio_decoding_targets);

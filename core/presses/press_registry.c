@@ -9,7 +9,7 @@
     X(compression_ratio_decoding) X(dms) X(merging) X(cam) X(expected_attention_stats)  \
     X(cap) X(qfilter) X(cur) X(leverage_score) X(non_causal_attn) X(compactor) X(kvzap) \
     X(think) X(simlayerkv) X(duo_attention) X(fastkvzip) X(kvzip) X(restorekv)          \
-    X(kvcompose) X(compresskv)
+    X(kvcompose) X(compresskv) X(finch)
 
 #define DECLARE(name) extern const kvp_press_vtable kvp_press_##name;
 PRESSES(DECLARE)

@@ -50,6 +50,14 @@ Presses that run the model or select across layers (cases-ext-wp3.json, model_pr
 - --tokenizer names the llama2.c tokenizer for KVzip's prompts (default: tok512.bin beside the
   model).
 
+FinchPress (cases-ext-finch.json):
+- a parameter that kvpress's dataclass does not take in its constructor (FinchPress's
+  window_size, which its delimiter hook would find) is set on the built press;
+- the kept set of a re-rotating finch is the indices it hands to
+  KeyRerotationPress.rerotate_keys (RerotationIndices), its keys.npy the re-rotated keys;
+- with chunk_length its selection is per chunk, not a per-head top-k of its score: no
+  scores.npy, the kept set compares exactly.
+
 Synthetic artefacts (all three lists): presses that need a trained artefact get a seeded
 synthetic one, handed to kvpress in place of its download and saved as safetensors under
 <out>/artefacts/; press.json names it ("artefact": path relative to the case folder).
@@ -73,6 +81,7 @@ synthetic one, handed to kvpress in place of its download and saved as safetenso
 """
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -250,6 +259,10 @@ def make_press(spec):
     inner = params.pop("press", None)
     ratio = params.pop("compression_ratio", None)
     cls = press_class(name)
+    # fields kvpress sets itself rather than through the constructor (FinchPress.window_size,
+    # which its delimiter hook finds): set on the built press
+    late = {f.name for f in dataclasses.fields(cls) if not f.init} if dataclasses.is_dataclass(cls) else set()
+    late_params = {k: params.pop(k) for k in list(params) if k in late}
     if inner is not None:
         inner_press = make_press(inner)
         try:
@@ -260,6 +273,8 @@ def make_press(spec):
         press = cls(**params)
     if ratio is not None:
         press.compression_ratio = ratio
+    for k, v in late_params.items():
+        setattr(press, k, v)
     return press
 
 
@@ -344,6 +359,24 @@ def rows_kept(original, compressed):
     return np.array(out, dtype=np.int32).reshape(original.shape[1], -1)
 
 
+class RerotationIndices:
+    """Records the indices a press hands to KeyRerotationPress.rerotate_keys (FinchPress):
+    its re-rotated keys cannot be found among the originals."""
+
+    def __enter__(self):
+        from kvpress.presses.key_rerotation_press import KeyRerotationPress
+        self.cls, self.orig, self.indices = KeyRerotationPress, KeyRerotationPress.rerotate_keys, None
+
+        def spy(module, indices, keys):
+            self.indices = indices.detach().clone()
+            return self.orig(module, indices, keys)
+        KeyRerotationPress.rerotate_keys = staticmethod(spy)
+        return self
+
+    def __exit__(self, *exc):
+        self.cls.rerotate_keys = staticmethod(self.orig)
+
+
 def press_numerics(name, seed):
     """What stays active while a press scores or compresses: our random draws for its "seed"
     parameter, float64 for the leverage presses."""
@@ -380,11 +413,14 @@ def run_case(press, spec, layer, attentions):
         result["scores"] = s[0].float().numpy()
 
     original = keys.clone()
-    with torch.no_grad(), press_numerics(name, seed):
+    with torch.no_grad(), press_numerics(name, seed), RerotationIndices() as rerotated:
         if name in HOOK_PRESSES:
             k2, v2 = compress_through_hook(press, module, hidden, keys, values, kwargs)
         else:
             k2, v2 = press.compress(module, hidden, keys, values, attentions, kwargs)
+    if name == "finch" and getattr(press, "chunk_length", None):
+        # selected per chunk, not a per-head top-k of the score: the kept set compares exactly
+        result.pop("scores", None)
 
     # a head-wise press masks instead of evicting
     masked = getattr(module, "masked_key_indices", None)
@@ -410,6 +446,10 @@ def run_case(press, spec, layer, attentions):
         n_kept = int(keys.shape[2] * (1 - press.compression_ratio))
         idx = torch.sort(torch.from_numpy(result["scores"])[None].topk(n_kept, dim=-1).indices,
                          dim=2).values[0].numpy().astype(np.int32)
+        assert torch.equal(torch.stack([values[0, j, idx[j]] for j in range(idx.shape[0])]), v2[0])
+    elif rerotated.indices is not None:
+        # finch re-rotates like key_rerotation, from its own (per-chunk) indices: those it gave
+        idx = rerotated.indices[0].numpy().astype(np.int32)
         assert torch.equal(torch.stack([values[0, j, idx[j]] for j in range(idx.shape[0])]), v2[0])
     else:  # the kept rows, found by their keys
         idx = rows_kept(original, k2)

@@ -413,6 +413,9 @@ START_TEST(test_alloc_failures) {
         "dms(press=knorm, threshold=-4, sliding_window_size=16)",
         "merging(press=knorm, compression_ratio=0.5, merge_fraction=0.5)",
         "prefill_decoding(prefilling_press=knorm(compression_ratio=0.5))",
+        "finch(compression_ratio=0.5, window_size=16)",
+        "finch(compression_ratio=0.5, window_size=16, chunk_length=40)",
+        "finch(compression_ratio=0.5, window_size=16, chunk_length=48)",
     };
     for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) sweep(specs[i], 0, NULL);
     kvp_artefact *a = lukv_curve(LAYERS, HK);

@@ -24,16 +24,13 @@ int calibrate_add_tensors(st_writer *w, const llama_model *m, const float *ranki
 kvp_artefact *calibrate_make_artefact(const llama_model *model, const float *ranking,
                                       const float *profile, char *err, size_t err_size) {
     st_writer *w = st_writer_create();
-    unsigned char *img = NULL;
-    size_t size = 0;
     kvp_artefact *a = NULL;
+    char msg[512];
     if (!w)
         snprintf(err, err_size, "calibrate: out of memory");
     else if (!calibrate_add_tensors(w, model, ranking, profile, err, err_size) &&
-             !st_writer_to_memory(w, &img, &size, err, err_size) &&
-             kvp_artefact_load_memory(img, size, &a) != KVP_OK)
-        snprintf(err, err_size, "calibrate: %s", kvp_last_error());
-    free(img);
+             st_writer_to_artefact(w, &a, msg, sizeof msg))
+        snprintf(err, err_size, "calibrate: %s", msg);
     st_writer_free(w);
     return a;
 }

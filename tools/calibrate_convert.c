@@ -91,8 +91,6 @@ int calibrate_convert(const char *heads_path, const char *scores_path, int n_kv_
     int L = 0, Hq = 0, rc = -1;
     float *ranking = NULL, *profile = NULL;
     st_writer *w = NULL;
-    unsigned char *img = NULL;
-    size_t size = 0;
     kvp_artefact *a = NULL;
     kvp_press *press = NULL;
     kvp_json *heads = kvp__json_parse_file(heads_path, msg, sizeof msg);
@@ -120,13 +118,12 @@ int calibrate_convert(const char *heads_path, const char *scores_path, int n_kv_
         st_writer_add_meta(w, "srh_source", calibrate_base_name(heads_path), msg, sizeof msg) ||
         (scores_path && st_writer_add_meta(w, "profile_source", calibrate_base_name(scores_path),
                                            msg, sizeof msg)) ||
-        st_writer_to_memory(w, &img, &size, msg, sizeof msg)) {
+        st_writer_to_artefact(w, &a, msg, sizeof msg)) {
         snprintf(err, err_size, "calibrate: %s", w ? msg : "out of memory");
         goto done;
     }
     /* the press's own checks: permutations, a normalised profile, kv heads dividing Hq */
-    if (kvp_artefact_load_memory(img, size, &a) != KVP_OK ||
-        kvp_press_create("compresskv", &press) != KVP_OK ||
+    if (kvp_press_create("compresskv", &press) != KVP_OK ||
         kvp_press_set_artefact(press, a) != KVP_OK) {
         snprintf(err, err_size, "calibrate: %s", kvp_last_error());
         goto done;
@@ -141,7 +138,6 @@ int calibrate_convert(const char *heads_path, const char *scores_path, int n_kv_
 done:
     kvp_press_destroy(press);
     kvp_artefact_destroy(a);
-    free(img);
     st_writer_free(w);
     free(ranking);
     free(profile);

@@ -1,4 +1,4 @@
-/* The safetensors writer (see safetensors.h). */
+/* The safetensors writer (see safetensors.h for the layout and the contract). */
 #include "safetensors.h"
 
 #include <errno.h>
@@ -6,16 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct st_tensor {
+/* A tensor as added: its own copies of the name and the data. */
+typedef struct st_entry {
     char *name;
     int ndim;
     int64_t shape[4];
     float *data;
     size_t count;
-} st_tensor;
+} st_entry;
 
+/* Tensors and metadata in the order they were added (the order they are written in). */
 struct st_writer {
-    st_tensor *tensors;
+    st_entry *tensors;
     int n_tensors;
     char **keys, **values;
     int n_meta;
@@ -110,10 +112,10 @@ int st_writer_add_f32(st_writer *w, const char *name, int ndim, const int64_t *s
         }
         count *= (size_t)shape[k];
     }
-    st_tensor *nt = realloc(w->tensors, sizeof *nt * (size_t)(w->n_tensors + 1));
+    st_entry *nt = realloc(w->tensors, sizeof *nt * (size_t)(w->n_tensors + 1));
     if (!nt) goto oom;
     w->tensors = nt;
-    st_tensor *t = &w->tensors[w->n_tensors];
+    st_entry *t = &w->tensors[w->n_tensors];
     memset(t, 0, sizeof *t);
     t->name = dup_str(name);
     t->data = malloc(count ? count * sizeof(float) : 1);
@@ -174,7 +176,7 @@ int st_writer_to_memory(const st_writer *w, unsigned char **data, size_t *size, 
     }
     size_t offset = 0;
     for (int i = 0; i < w->n_tensors; i++) {
-        const st_tensor *t = &w->tensors[i];
+        const st_entry *t = &w->tensors[i];
         char buf[160];
         if (i || w->n_meta) puts_(&h, ",");
         put_json_string(&h, t->name);
@@ -207,6 +209,20 @@ int st_writer_to_memory(const st_writer *w, unsigned char **data, size_t *size, 
     *size = 8 + h.len + offset;
     *data = out;
     free(h.s);
+    return 0;
+}
+
+int st_writer_to_artefact(const st_writer *w, kvp_artefact **out, char *err, size_t err_size) {
+    unsigned char *data;
+    size_t size;
+    *out = NULL;
+    if (st_writer_to_memory(w, &data, &size, err, err_size)) return -1;
+    kvp_status st = kvp_artefact_load_memory(data, size, out); /* takes its own copy */
+    free(data);
+    if (st != KVP_OK) {
+        snprintf(err, err_size, "%s", kvp_last_error());
+        return -1;
+    }
     return 0;
 }
 

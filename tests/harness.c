@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safetensors.h"
+
 harness H;
 
 static kvp_context *open_device(const char *name) {
@@ -137,4 +139,26 @@ uint64_t cache_checksum(const kvp_cache *cache) {
         }
     }
     return h;
+}
+
+kvp_artefact *st_load(const st_writer *w) {
+    char err[512];
+    kvp_artefact *a = NULL;
+    ck_assert_msg(!st_writer_to_artefact(w, &a, err, sizeof err), "artefact: %s", err);
+    return a;
+}
+
+kvp_artefact *st_artefact(const st_tensor *t, int n, const char *const *meta) {
+    char err[512];
+    st_writer *w = st_writer_create();
+    ck_assert_ptr_nonnull(w);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(!st_writer_add_f32(w, t[i].name, t[i].ndim, t[i].shape, t[i].data, err,
+                                         sizeof err),
+                      "%s", err);
+    for (; meta && meta[0]; meta += 2)
+        ck_assert_msg(!st_writer_add_meta(w, meta[0], meta[1], err, sizeof err), "%s", err);
+    kvp_artefact *a = st_load(w);
+    st_writer_free(w);
+    return a;
 }

@@ -47,6 +47,24 @@ double nmse(const float *a, const float *b, size_t n);
  * head of every layer. */
 uint64_t cache_checksum(const kvp_cache *cache);
 
+/* ---- Artefacts, built with the safetensors writer kvpress-tool ships (tools/safetensors.h).
+ * Suites that add tensors one at a time use that writer directly, then st_load. */
+
+/* A float32 tensor for st_artefact; the data is copied by the call. */
+typedef struct st_tensor {
+    const char *name;
+    int ndim; /* 1 to 4 */
+    int64_t shape[4];
+    const float *data;
+} st_tensor;
+
+/* The n tensors (in that order) and the metadata `meta` (key, value, key, value, ..., NULL; or
+ * NULL for none) loaded as an artefact. The test fails on any error. */
+kvp_artefact *st_artefact(const st_tensor *t, int n, const char *const *meta);
+struct st_writer;
+/* The writer's file loaded as an artefact; the test fails on error. */
+kvp_artefact *st_load(const struct st_writer *w);
+
 #define CK_OK(expr)                                                                          \
     do {                                                                                     \
         kvp_status st_ = (expr);                                                             \

@@ -12,7 +12,6 @@
 
 #include "core/internal.h"
 #include "harness.h"
-#include "st_writer.h"
 
 enum { HK = 2, HQ = 4, D = 16, N = 64, HID = 24, LAYERS = 2 };
 
@@ -60,7 +59,7 @@ static void ones_init(void) {
     for (size_t i = 0; i < sizeof ones / sizeof *ones; i++) ones[i] = (i % 7) * 0.1f;
 }
 
-static kvp_artefact *stats_artefact(int layers, int heads, int d, const char *metadata) {
+static kvp_artefact *stats_artefact(int layers, int heads, int d, const char *const *metadata) {
     st_tensor t[] = {{"query_mean", 3, {layers, heads, d}, ones},
                      {"query_cov", 4, {layers, heads, d, d}, ones}};
     return st_artefact(t, 2, metadata);
@@ -281,10 +280,11 @@ START_TEST(test_bad_artefacts) {
     kvp_press_destroy(p);
     kvp_cache_destroy(c2);
     kvp_artefact_destroy(a);
-    a = stats_artefact(LAYERS, HQ, D, "\"n_sink\": \"8\""); /* built without 8 sinks */
+    /* built without 8 sinks */
+    a = stats_artefact(LAYERS, HQ, D, (const char *const[]){"n_sink", "8", NULL});
     expect_fails("expected_attention_stats(compression_ratio=0.5)", a, F.in, 0, KVP_ERR_INVALID_ARG);
     kvp_artefact_destroy(a);
-    a = stats_artefact(LAYERS, HQ, D, "\"num_samples\": \"50\"");
+    a = stats_artefact(LAYERS, HQ, D, (const char *const[]){"num_samples", "50", NULL});
     expect_fails("expected_attention_stats(compression_ratio=0.5)", a, F.in, 0, KVP_ERR_INVALID_ARG);
     kvp_artefact_destroy(a);
     a = filters_artefact(LAYERS, HK + 1, D);

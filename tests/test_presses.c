@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "harness.h"
-#include "st_writer.h"
 
 typedef struct layer_data {
     int Hq, Hk, d, n, layers, layer, D;

@@ -13,7 +13,6 @@
 
 #include "core/presses/press_impl.h"
 #include "harness.h"
-#include "st_writer.h"
 
 /* A one-layer f32 cache of n tokens with keys, values, pre-RoPE queries, hidden states. */
 typedef struct scene {
@@ -191,7 +190,7 @@ START_TEST(test_ea_stats_equivalences) {
                 cov[((size_t)q * d + a) * d + b] = cov[((size_t)q * d + b) * d + a] = v;
             }
     st_tensor t[] = {{"query_mean", 3, {L, Hq, d}, mean}, {"query_cov", 4, {L, Hq, d, d}, cov}};
-    kvp_artefact *a = st_artefact(t, 2, "\"n_sink\": \"4\"");
+    kvp_artefact *a = st_artefact(t, 2, (const char *const[]){"n_sink", "4", NULL});
     float *got = scores_of(&s, "expected_attention_stats(compression_ratio=0.5)", a);
     kvp_qstats *qs;
     CK_OK(kvp_qstats_create(H.ctx, Hq, d, n_sink, &qs));

@@ -129,29 +129,9 @@ static void expect_fails(kvp_context *ctx, rig *g, const char *spec, const kvp_i
     kvp_press_destroy(p);
 }
 
-/* A safetensors file in memory with one f32 tensor. */
-static unsigned char *safetensors_1(const char *name, const int64_t *shape, int ndim,
-                                    const float *data, size_t *size) {
-    size_t count = 1;
-    for (int i = 0; i < ndim; i++) count *= (size_t)shape[i];
-    char header[512];
-    int len = snprintf(header, sizeof header, "{\"%s\":{\"dtype\":\"F32\",\"shape\":[", name);
-    for (int i = 0; i < ndim; i++) len += snprintf(header + len, sizeof header - (size_t)len, "%s%lld", i ? "," : "", (long long)shape[i]);
-    len += snprintf(header + len, sizeof header - (size_t)len, "],\"data_offsets\":[0,%zu]}}",
-                    count * sizeof(float));
-    while (len % 8) header[len++] = ' ';
-    *size = 8 + (size_t)len + count * sizeof(float);
-    unsigned char *b = malloc(*size);
-    uint64_t hl = (uint64_t)len;
-    memcpy(b, &hl, 8);
-    memcpy(b + 8, header, (size_t)len);
-    memcpy(b + 8 + len, data, count * sizeof(float));
-    return b;
-}
-
 /* A LU-KV curve [99, LAYERS, HK]: row x prunes about (x + 1) %, heads spread. */
 static kvp_artefact *lukv_curve(int layers, int heads) {
-    size_t count = (size_t)99 * layers * heads, size;
+    size_t count = (size_t)99 * layers * heads;
     float *c = malloc(count * sizeof(float));
     for (int x = 0; x < 99; x++)
         for (int l = 0; l < layers; l++)
@@ -159,11 +139,7 @@ static kvp_artefact *lukv_curve(int layers, int heads) {
                 float r = (float)(x + 1) / 100.0f, spread = 0.3f * (float)(j - heads / 2) * r * (1 - r);
                 c[((size_t)x * layers + l) * heads + j] = r + spread;
             }
-    int64_t shape[3] = {99, layers, heads};
-    unsigned char *b = safetensors_1("prune_ratios", shape, 3, c, &size);
-    kvp_artefact *a = NULL;
-    ck_assert_int_eq(kvp_artefact_load_memory(b, size, &a), KVP_OK);
-    free(b);
+    kvp_artefact *a = st_artefact(&(st_tensor){"prune_ratios", 3, {99, layers, heads}, c}, 1, NULL);
     free(c);
     return a;
 }
@@ -326,27 +302,19 @@ START_TEST(test_bad_input) {
     /* lukv: artefacts of the wrong shape, and a curve of another model */
     kvp_press *lk = press_of("lukv(press=knorm, compression_ratio=0.5)");
     float junk[12] = {0};
-    int64_t shape2[2] = {3, 4}, shape3[3] = {98, 3, 2};
-    size_t size;
-    unsigned char *b = safetensors_1("prune_ratios", shape2, 2, junk, &size);
-    kvp_artefact *a;
-    CK_OK(kvp_artefact_load_memory(b, size, &a));
+    kvp_artefact *a = st_artefact(&(st_tensor){"prune_ratios", 2, {3, 4}, junk}, 1, NULL);
     ck_assert_int_eq(kvp_press_set_artefact(lk, a), KVP_ERR_INVALID_ARG);
     ck_assert(strstr(kvp_last_error(), "prune_ratios"));
     kvp_artefact_destroy(a);
-    free(b);
     float *wrong = calloc((size_t)98 * 3 * 2, sizeof(float));
-    b = safetensors_1("prune_ratios", shape3, 3, wrong, &size);
-    CK_OK(kvp_artefact_load_memory(b, size, &a));
+    a = st_artefact(&(st_tensor){"prune_ratios", 3, {98, 3, 2}, wrong}, 1, NULL);
     ck_assert_int_eq(kvp_press_set_artefact(lk, a), KVP_ERR_INVALID_ARG);
     kvp_artefact_destroy(a);
-    free(b);
     free(wrong);
-    b = safetensors_1("filters", shape2, 2, junk, &size); /* another press's artefact */
-    CK_OK(kvp_artefact_load_memory(b, size, &a));
+    /* another press's artefact */
+    a = st_artefact(&(st_tensor){"filters", 2, {3, 4}, junk}, 1, NULL);
     ck_assert_int_eq(kvp_press_set_artefact(lk, a), KVP_ERR_NOT_FOUND);
     kvp_artefact_destroy(a);
-    free(b);
     a = lukv_curve(LAYERS + 1, HK); /* made for a model of another depth */
     CK_OK(kvp_press_set_artefact(lk, a));
     before = cache_checksum(g.cache);

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artefact_write.h"
 #include "harness.h"
+#include "safetensors.h"
 
 enum { HK = 2, HQ = 4, D = 16, DIM = 24, N = 64, LAYERS = 3 };
 
@@ -252,7 +252,9 @@ static double agreement(const unsigned char *a, const unsigned char *b, size_t c
 
 /* A gate artefact for `layers` layers (e = 16, S sinks), random weights. */
 static kvp_artefact *gate_artefact(int layers, int Hk, int G, int dim, int S, int broken) {
-    artefact_writer *w = aw_new();
+    st_writer *w = st_writer_create();
+    char err[256];
+    ck_assert_ptr_nonnull(w);
     int e = 16;
     rng r = rng_for("gates", layers * 100 + S);
     for (int l = 0; l < layers; l++) {
@@ -278,12 +280,13 @@ static kvp_artefact *gate_artefact(int layers, int Hk, int G, int dim, int S, in
             for (size_t x = 0; x < count; x++) data[x] += t[k].base;
             char name[64];
             snprintf(name, sizeof name, "layers.%d.%s", l, t[k].name);
-            aw_tensor(w, name, t[k].ndim, t[k].shape, data);
+            ck_assert_msg(!st_writer_add_f32(w, name, t[k].ndim, t[k].shape, data, err, sizeof err),
+                          "%s", err);
             free(data);
         }
     }
-    kvp_artefact *a = aw_load(w);
-    aw_free(w);
+    kvp_artefact *a = st_load(w);
+    st_writer_free(w);
     return a;
 }
 
@@ -533,19 +536,21 @@ END_TEST
 START_TEST(test_model_presses_backends) {
     int n = 150;
     int32_t *ids = context_ids(n);
-    artefact_writer *aw = aw_new();
+    st_writer *aw = st_writer_create();
+    char err[256];
+    ck_assert_ptr_nonnull(aw);
     float emb[8 * DIM];
     rng r = rng_for("restore", 0);
     fill_normal(&r, emb, 8 * DIM, 1.0f);
     int64_t es[2] = {8, DIM};
-    aw_tensor(aw, "restore_embeddings", 2, es, emb);
+    ck_assert(!st_writer_add_f32(aw, "restore_embeddings", 2, es, emb, err, sizeof err));
     float lora[4 * DIM];
     fill_normal(&r, lora, 4 * DIM, 0.1f);
     int64_t ls[2] = {4, DIM};
-    aw_tensor(aw, "lora.0.q.A", 2, ls, lora);
-    aw_meta(aw, "lora_alpha", "8");
-    kvp_artefact *art = aw_load(aw);
-    aw_free(aw);
+    ck_assert(!st_writer_add_f32(aw, "lora.0.q.A", 2, ls, lora, err, sizeof err));
+    ck_assert(!st_writer_add_meta(aw, "lora_alpha", "8", err, sizeof err));
+    kvp_artefact *art = st_load(aw);
+    st_writer_free(aw);
     const char *specs[] = {
         "kvzip(compression_ratio=0.5)",
         "kvzip(compression_ratio=0.75, layerwise=true, kvzip_plus_normalization=true)",
@@ -681,19 +686,21 @@ START_TEST(test_engine_errors) {
     f = engine_forward(&e, ids, n);
     expect_status(kvp_compress_all(H.ctx, p, w.cache, &f), KVP_ERR_MISSING_INPUT, "restorekv without artefact",
                   H.ctx, w.cache, before);
-    artefact_writer *aw = aw_new();
+    st_writer *aw = st_writer_create();
+    char err[256];
+    ck_assert_ptr_nonnull(aw);
     float x[4 * DIM] = {0};
     int64_t s2[2] = {4, DIM};
-    aw_tensor(aw, "lora.0.q.A", 2, s2, x);
-    kvp_artefact *bad = aw_load(aw);
+    ck_assert(!st_writer_add_f32(aw, "lora.0.q.A", 2, s2, x, err, sizeof err));
+    kvp_artefact *bad = st_load(aw);
     ck_assert_int_eq(kvp_press_set_artefact(p, bad), KVP_ERR_INVALID_ARG);
     ck_assert(strstr(kvp_last_error(), "restore_embeddings") != NULL);
-    aw_tensor(aw, "restore_embeddings", 2, s2, x);
-    kvp_artefact *no_alpha = aw_load(aw);
+    ck_assert(!st_writer_add_f32(aw, "restore_embeddings", 2, s2, x, err, sizeof err));
+    kvp_artefact *no_alpha = st_load(aw);
     ck_assert_int_eq(kvp_press_set_artefact(p, no_alpha), KVP_ERR_INVALID_ARG);
     ck_assert(strstr(kvp_last_error(), "lora_alpha") != NULL);
-    aw_meta(aw, "lora_alpha", "8");
-    kvp_artefact *good = aw_load(aw);
+    ck_assert(!st_writer_add_meta(aw, "lora_alpha", "8", err, sizeof err));
+    kvp_artefact *good = st_load(aw);
     CK_OK(kvp_press_set_artefact(p, good));
     /* an engine that fails the restore pass after appending two layers: the press takes the
      * appended tokens out again */
@@ -702,7 +709,7 @@ START_TEST(test_engine_errors) {
     expect_status(kvp_compress_all(H.ctx, p, w.cache, &f), KVP_ERR_DEVICE_LOST,
                   "restore pass failing at layer 2", H.ctx, w.cache, before);
     ck_assert(strstr(kvp_context_last_error(H.ctx), "restore") != NULL);
-    aw_free(aw);
+    st_writer_free(aw);
     kvp_press_destroy(p);
     kvp_artefact_destroy(bad);
     kvp_artefact_destroy(no_alpha);

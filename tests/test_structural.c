@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artefact_write.h"
 #include "harness.h"
 #include "model/runner.h"
+#include "safetensors.h"
 
 #ifndef KVP_SHARED_DIR
 #define KVP_SHARED_DIR ""
@@ -276,13 +276,15 @@ END_TEST
 
 static kvp_artefact *duo_artefact(int L, int Hk, const float *scores, const char *sink,
                                   const char *recent) {
-    artefact_writer *w = aw_new();
+    st_writer *w = st_writer_create();
+    char err[256];
+    ck_assert_ptr_nonnull(w);
     int64_t shape[2] = {L, Hk};
-    aw_tensor(w, "head_scores", 2, shape, scores);
-    if (sink) aw_meta(w, "sink_size", sink);
-    if (recent) aw_meta(w, "recent_size", recent);
-    kvp_artefact *a = aw_load(w);
-    aw_free(w);
+    ck_assert(!st_writer_add_f32(w, "head_scores", 2, shape, scores, err, sizeof err));
+    if (sink) ck_assert(!st_writer_add_meta(w, "sink_size", sink, err, sizeof err));
+    if (recent) ck_assert(!st_writer_add_meta(w, "recent_size", recent, err, sizeof err));
+    kvp_artefact *a = st_load(w);
+    st_writer_free(w);
     return a;
 }
 
@@ -352,13 +354,8 @@ START_TEST(test_duo_attention_bad_input) {
     ck_assert(strstr(kvp_last_error(), "sink_size") != NULL);
     kvp_artefact *bad_meta = duo_artefact(3, 4, scores, "4", "-2");
     ck_assert_int_eq(kvp_press_set_artefact(p, bad_meta), KVP_ERR_INVALID_ARG);
-    artefact_writer *w = aw_new();
-    int64_t shape1[1] = {12};
-    aw_tensor(w, "head_scores", 1, shape1, scores);
-    aw_meta(w, "sink_size", "4");
-    aw_meta(w, "recent_size", "8");
-    kvp_artefact *flat = aw_load(w);
-    aw_free(w);
+    const char *const sizes[] = {"sink_size", "4", "recent_size", "8", NULL};
+    kvp_artefact *flat = st_artefact(&(st_tensor){"head_scores", 1, {12}, scores}, 1, sizes);
     ck_assert_int_eq(kvp_press_set_artefact(p, flat), KVP_ERR_INVALID_ARG);
     ck_assert(strstr(kvp_last_error(), "shape") != NULL);
     scores[3] = NAN;

@@ -25,7 +25,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.join(HERE, "..", "tools", "artefacts")
 sys.path.insert(0, TOOLS)
-import st_io  # noqa: E402
+import safetensors_io  # noqa: E402
 
 CASES = {  # converter -> (published folder or file, committed artefact, case prefix)
     "duo_attention": ("duo_attention", "duo_attention-recent_size64-seed7-sink_size4.safetensors",
@@ -47,12 +47,13 @@ def convert(name, src, dst):
 
 
 def same_artefact(name, got_path, want_path):
-    got, gmeta = st_io.read(got_path)
-    want, wmeta = st_io.read(want_path)
+    got, gmeta = safetensors_io.read(got_path)
+    want, wmeta = safetensors_io.read(want_path)
     if sorted(got) != sorted(want):
         fail(f"{name}: tensors {sorted(set(got) ^ set(want))[:4]} differ in presence")
     for t in want:
-        if got[t][1] != want[t][1] or st_io.floats(got[t]) != st_io.floats(want[t]):
+        if got[t].shape != want[t].shape or \
+                safetensors_io.floats(got[t]) != safetensors_io.floats(want[t]):
             fail(f"{name}: tensor {t} differs")
     for key in ("sink_size", "recent_size", "lora_alpha"):
         if key in wmeta and float(gmeta.get(key, "nan")) != float(wmeta[key]):
@@ -121,9 +122,9 @@ def broken_inputs(name, published, tmp):
         json.dump(dict(cfg, rank_pattern={"q_proj": 8}), open(os.path.join(d, "adapter_config.json"), "w"))
         expect_refused(name, d, tmp, "per-module ranks")
         json.dump(cfg, open(os.path.join(d, "adapter_config.json"), "w"))
-        tensors, meta = st_io.read(os.path.join(d, "adapter_model.safetensors"))
+        tensors, meta = safetensors_io.read(os.path.join(d, "adapter_model.safetensors"))
         tensors = {k: v for k, v in tensors.items() if "layers.0.self_attn.q_proj.lora_B" not in k}
-        st_io.write(os.path.join(d, "adapter_model.safetensors"), tensors, meta)
+        safetensors_io.write(os.path.join(d, "adapter_model.safetensors"), tensors, meta)
         expect_refused(name, d, tmp, "a lora_A without its lora_B")
         with open(os.path.join(d, "adapter_model.safetensors"), "r+b") as f:
             f.write(struct.pack("<Q", 1 << 40))

@@ -23,7 +23,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import st_io  # noqa: E402
+import safetensors_io  # noqa: E402
 
 
 def convert(pattern_dir, dst):
@@ -50,8 +50,9 @@ def convert(pattern_dir, dst):
     if not rows or any(len(r) != len(rows[0]) for r in rows):
         raise ValueError("full_attention_heads.tsv: not a rectangular matrix")
     flat = [x for r in rows for x in r]
-    st_io.write(dst, {"head_scores": st_io.f32(flat, [len(rows), len(rows[0])])},
-                dict(sizes, source="duo-attention " + os.path.basename(os.path.normpath(pattern_dir))))
+    source = "duo-attention " + os.path.basename(os.path.normpath(pattern_dir))
+    safetensors_io.write(dst, {"head_scores": safetensors_io.f32(flat, [len(rows), len(rows[0])])},
+                         dict(sizes, source=source))
     return len(rows), len(rows[0])
 
 

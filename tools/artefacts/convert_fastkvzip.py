@@ -23,16 +23,11 @@ import sys
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import st_io  # noqa: E402
+import safetensors_io  # noqa: E402
 
 STORAGES = {"FloatStorage": ("F32", 4), "HalfStorage": ("F16", 2), "BFloat16Storage": ("BF16", 2)}
 GATE = ("q_proj.weight", "q_proj.bias", "k_proj.weight", "q_norm.weight", "k_norm.weight",
         "k_base", "b")
-
-
-class Tensor:
-    def __init__(self, dtype, shape, raw):
-        self.dtype, self.shape, self.raw = dtype, shape, raw
 
 
 def _rebuild_tensor(storage, offset, size, stride, *rest):
@@ -44,11 +39,11 @@ def _rebuild_tensor(storage, offset, size, stride, *rest):
         s *= d
     if size and tuple(stride) != tuple(expect):
         raise ValueError(f"a tensor of shape {size} is not contiguous (stride {tuple(stride)})")
-    n = st_io.count(size)
+    n = safetensors_io.count(size)
     raw = data[offset * esize:(offset + n) * esize]
     if len(raw) != n * esize:
         raise ValueError("a tensor reaches past its storage")
-    return Tensor(dtype, list(size), raw)
+    return safetensors_io.Tensor(dtype, list(size), raw)
 
 
 def load_pt(path):
@@ -86,7 +81,7 @@ def convert(src, dst):
         raise ValueError(f"{src}: no 'module' list of per-layer state dicts")
     tensors, shapes = {}, None
     for l, sd in enumerate(layers):
-        missing = [k for k in GATE if k not in sd or not isinstance(sd[k], Tensor)]
+        missing = [k for k in GATE if k not in sd or not isinstance(sd[k], safetensors_io.Tensor)]
         if missing:
             raise ValueError(f"{src}: layer {l} lacks {', '.join(missing)}")
         these = [sd[k].shape for k in GATE]
@@ -94,8 +89,7 @@ def convert(src, dst):
             raise ValueError(f"{src}: layer {l} has other shapes than layer 0")
         shapes = these
         for k in GATE:
-            t = sd[k]
-            tensors[f"layers.{l}.{k}"] = (t.dtype, t.shape, t.raw)
+            tensors[f"layers.{l}.{k}"] = sd[k]
     m = re.search(r"sink(\d+)", os.path.basename(src))
     meta = {"source": "Fast-KVzip " + os.path.basename(src), "layers": len(layers)}
     if m:
@@ -103,7 +97,7 @@ def convert(src, dst):
             raise ValueError(f"{src}: the name says sink{m.group(1)}, k_base has "
                              f"{shapes[GATE.index('k_base')][2]} sink keys")
         meta["sink"] = m.group(1)
-    st_io.write(dst, tensors, meta)
+    safetensors_io.write(dst, tensors, meta)
     return len(layers)
 
 

@@ -26,7 +26,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import st_io  # noqa: E402
+import safetensors_io  # noqa: E402
 
 MODULES = {"self_attn.q_proj": "q", "self_attn.k_proj": "k", "self_attn.v_proj": "v",
            "self_attn.o_proj": "o", "mlp.gate_proj": "gate", "mlp.up_proj": "up",
@@ -35,7 +35,7 @@ KEY = re.compile(r"^base_model\.model\.model\.layers\.(\d+)\.(\w+\.\w+)\.lora_([
 
 
 def convert(src, dst):
-    emb, _ = st_io.read(os.path.join(src, "restore_embeddings.safetensors"))
+    emb, _ = safetensors_io.read(os.path.join(src, "restore_embeddings.safetensors"))
     if "restore_embeddings" not in emb or len(emb["restore_embeddings"][1]) != 2:
         raise ValueError("restore_embeddings.safetensors: no 2-D tensor restore_embeddings")
     if emb["restore_embeddings"][0] not in ("F32", "F16", "BF16"):
@@ -49,7 +49,7 @@ def convert(src, dst):
         raise ValueError("adapter_config.json: per-module ranks or alphas are not supported")
     if config.get("use_rslora"):
         alpha = alpha * math.sqrt(r)  # scale alpha / sqrt(r) = alpha' / r
-    adapter, _ = st_io.read(os.path.join(src, "adapter_model.safetensors"))
+    adapter, _ = safetensors_io.read(os.path.join(src, "adapter_model.safetensors"))
     out = {"restore_embeddings": emb["restore_embeddings"]}
     pairs = {}
     for name, t in adapter.items():
@@ -66,8 +66,9 @@ def convert(src, dst):
             raise ValueError(f"layer {layer} {proj}: A {ab['A'][1]} and B {ab['B'][1]} are not of rank {r}")
         out[f"lora.{layer}.{proj}.A"] = ab["A"]
         out[f"lora.{layer}.{proj}.B"] = ab["B"]
-    st_io.write(dst, out, {"lora_alpha": repr(float(alpha)), "lora_rank": r,
-                           "source": "RestoreKV " + os.path.basename(os.path.normpath(src))})
+    source = "RestoreKV " + os.path.basename(os.path.normpath(src))
+    safetensors_io.write(dst, out, {"lora_alpha": repr(float(alpha)), "lora_rank": r,
+                                    "source": source})
     return emb["restore_embeddings"][1][0], len(pairs)
 
 

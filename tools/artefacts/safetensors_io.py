@@ -1,10 +1,22 @@
-"""Minimal safetensors reading and writing for the artefact converters (standard library only:
-the converters run where neither torch nor numpy is installed).
+"""Safetensors reading and writing for the artefact converters of tools/artefacts, with the
+Python standard library only (no numpy, no torch: the converters run anywhere). It is the one
+Python implementation; the C one is tools/safetensors.c.
 
 A safetensors file is an 8-byte little-endian header length, a JSON header
 {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}, then the
-data. Tensors are handled as raw little-endian bytes in their dtype.
+data. A tensor is a Tensor(dtype, shape, data): data holds the raw little-endian bytes in that
+dtype, so tensors pass through a converter unchanged and no value is rounded twice. A Tensor
+is a named tuple, so (dtype, shape, data) triples work wherever a Tensor does. F32, F16 and
+BF16 are what libkvpress reads (kvp_artefact_load).
+
+    read(path)                      -> ({name: Tensor}, {key: value}), validated
+    write(path, tensors, metadata)  tensors {name: Tensor or (dtype, shape, data)}
+    f32(values, shape), floats(tensor), count(shape)
+
+plus the helpers the converters of published Hugging Face snapshots share (load_published,
+need, config_int, main_wrapper). Every error is an ArtefactError, a ValueError.
 """
+import collections
 import json
 import struct
 
@@ -13,23 +25,24 @@ DTYPE_SIZE = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "I16"
 READABLE = ("F32", "F16", "BF16")  # what libkvpress reads
 
 
-class ArtefactError(Exception):
+class ArtefactError(ValueError):
     """A file that is not what the converter expects; the message says what and where."""
 
 
-class Tensor:
-    def __init__(self, dtype, shape, data):
-        self.dtype, self.shape, self.data = dtype, list(shape), data
+def count(shape):
+    """The number of elements of a tensor of this shape."""
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
-    def count(self):
-        c = 1
-        for s in self.shape:
-            c *= s
-        return c
+
+# A tensor as stored: dtype name ("F32"), shape (a list), raw little-endian bytes.
+Tensor = collections.namedtuple("Tensor", "dtype shape data")
 
 
 def read(path):
-    """(tensors by name, metadata) of a safetensors file, validated."""
+    """(tensors by name, in file order, as Tensor; metadata) of a safetensors file, validated."""
     try:
         with open(path, "rb") as f:
             blob = f.read()
@@ -58,29 +71,57 @@ def read(path):
             raise ArtefactError(f"{path}: tensor {name}: unknown dtype {dtype}")
         if not all(isinstance(s, int) and s >= 0 for s in shape):
             raise ArtefactError(f"{path}: tensor {name}: bad shape {shape}")
-        t = Tensor(dtype, shape, data[b:end])
-        if not (0 <= b <= end <= len(data)) or end - b != t.count() * DTYPE_SIZE[dtype]:
+        if not (0 <= b <= end <= len(data)) or end - b != count(shape) * DTYPE_SIZE[dtype]:
             raise ArtefactError(f"{path}: tensor {name}: data_offsets [{b}, {end}] do not hold "
                                 f"{dtype} {shape} inside the file")
-        tensors[name] = t
+        tensors[name] = Tensor(dtype, list(shape), data[b:end])
     return tensors, meta
 
 
-def write(path, tensors, metadata):
-    """Writes tensors (name -> Tensor, in insertion order) with string metadata."""
-    header, offset = {"__metadata__": {k: str(v) for k, v in metadata.items()}}, 0
-    for name, t in tensors.items():
-        header[name] = {"dtype": t.dtype, "shape": t.shape,
-                        "data_offsets": [offset, offset + len(t.data)]}
-        offset += len(t.data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-(len(text) + 8) % 8)  # data section aligned to 8 bytes
+def write(path, tensors, metadata=None):
+    """Writes tensors ({name: Tensor or (dtype, shape, raw bytes)}, in the order given), then
+    the metadata (values written as str) when there is any. The header is padded with spaces
+    so that the data starts 8-byte aligned; the same content always gives the same bytes.
+    Every tensor is checked (a known dtype, as many bytes as its shape holds) before the file
+    is opened, so a bad tensor leaves no file behind."""
+    header, offset = {}, 0
+    for name, (dtype, shape, raw) in tensors.items():
+        if dtype not in DTYPE_SIZE or len(raw) != count(shape) * DTYPE_SIZE[dtype]:
+            raise ArtefactError(f"tensor {name}: {len(raw)} bytes for {dtype} {list(shape)}")
+        header[name] = {"dtype": dtype, "shape": list(shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # keep the data 8-byte aligned
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)))
         f.write(text)
-        for t in tensors.values():
-            f.write(t.data)
+        for _, _, raw in tensors.values():
+            f.write(raw)
 
+
+def f32(values, shape):
+    """An F32 tensor from Python floats (flat, row-major)."""
+    return Tensor("F32", list(shape), struct.pack(f"<{len(values)}f", *values))
+
+
+def floats(tensor):
+    """The values of an F32/F16/BF16 tensor as Python floats."""
+    dtype, shape, raw = tensor
+    n = count(shape)
+    if dtype == "F32":
+        return list(struct.unpack(f"<{n}f", raw))
+    if dtype == "F16":
+        return list(struct.unpack(f"<{n}e", raw))
+    if dtype == "BF16":
+        return [struct.unpack("<f", b"\0\0" + raw[2 * i:2 * i + 2])[0] for i in range(n)]
+    raise ArtefactError(f"dtype {dtype} is not a float type libkvpress reads")
+
+
+# ---- the converters of published Hugging Face snapshots (convert_kvzap, convert_qfilter,
+# convert_expected_attention_stats)
 
 def load_published(folder, what):
     """(tensors, config) of a Hugging Face snapshot folder: model.safetensors + config.json."""

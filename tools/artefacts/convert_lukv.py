@@ -14,15 +14,21 @@ metadata naming the source, model and scorer:
         lukv-llama-3.1-8b-ea.safetensors --model meta-llama/Llama-3.1-8B-Instruct \\
         --scorer "expected_attention(epsilon=0.02)"
 
-It needs only the Python standard library (a .npy reader and a safetensors writer are below);
-the input is checked (dtype, shape [99, L, H], finite values) before anything is written.
+It needs only the Python standard library (a .npy reader is below, the safetensors writer is
+safetensors_io's); the input is checked (dtype, shape [99, L, H], finite values) before
+anything is written.
 """
 import argparse
 import ast
-import json
 import math
+import os
 import struct
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# write_safetensors(path, {name: (shape, flat values) or numpy array}, metadata): float32
+# tensors; tools/golden/generate.py imports it from here.
+from safetensors_io import write_f32 as write_safetensors  # noqa: E402
 
 NPY_DTYPES = {"<f4": ("f", 4), "<f8": ("d", 8), "<f2": ("e", 2)}
 
@@ -51,30 +57,6 @@ def read_npy(path):
     if len(body) < count * size:
         raise ValueError(f"{path}: truncated ({len(body)} bytes for {count} values)")
     return shape, list(struct.unpack(f"<{count}{code}", body[:count * size]))
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """Writes float32 tensors: {name: array-like or (shape, flat values)}; numpy arrays work."""
-    header, chunks, offset = {}, [], 0
-    for name, value in tensors.items():
-        if isinstance(value, tuple):
-            shape, flat = value
-        else:  # a numpy array
-            shape, flat = list(value.shape), [float(x) for x in value.reshape(-1)]
-        raw = struct.pack(f"<{len(flat)}f", *flat)
-        header[name] = {"dtype": "F32", "shape": list(shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        chunks.append(raw)
-        offset += len(raw)
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # keep the data 8-byte aligned
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in chunks:
-            f.write(raw)
 
 
 def convert(src, dst, model, scorer):

@@ -11,6 +11,8 @@ BF16 are what libkvpress reads (kvp_artefact_load).
 
     read(path)                      -> ({name: Tensor}, {key: value}), validated
     write(path, tensors, metadata)  tensors {name: Tensor or (dtype, shape, data)}
+    write_f32(path, tensors, metadata)
+                                    tensors {name: (shape, flat floats) or a numpy array}
     f32(values, shape), floats(tensor), count(shape)
 
 plus the helpers the converters of published Hugging Face snapshots share (load_published,
@@ -105,6 +107,18 @@ def write(path, tensors, metadata=None):
 def f32(values, shape):
     """An F32 tensor from Python floats (flat, row-major)."""
     return Tensor("F32", list(shape), struct.pack(f"<{len(values)}f", *values))
+
+
+def write_f32(path, tensors, metadata=None):
+    """write() for float32 tensors given as {name: (shape, flat values) or a numpy array}."""
+    out = {}
+    for name, value in tensors.items():
+        if isinstance(value, tuple):
+            shape, flat = value
+        else:  # a numpy array (numpy itself is not needed here)
+            shape, flat = list(value.shape), [float(x) for x in value.reshape(-1)]
+        out[name] = f32(flat, shape)
+    write(path, out, metadata)
 
 
 def floats(tensor):

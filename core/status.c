@@ -34,7 +34,11 @@ const char *kvp_last_error(void) { return tls_error; }
 
 kvp_status kvp__errorv(kvp_context *ctx, kvp_status st, const char *fmt, va_list ap) {
     char *dst = ctx ? ctx->error : tls_error;
-    vsnprintf(dst, KVP_ERRMSG_SIZE, fmt, ap);
+    /* Formatted aside first: a message may quote the previous one (kvp_last_error(), the
+     * context's own message), which lives in the buffer being written. */
+    char msg[KVP_ERRMSG_SIZE];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(dst, msg, sizeof msg);
     if (ctx) kvp__log(ctx, KVP_LOG_DEBUG, "error %s: %s", kvp_status_name(st), ctx->error);
     return st;
 }

@@ -40,6 +40,16 @@ static inline float kvp_cpu_load(int dt, const void *base, size_t i) {
     return kvp__load((kvp_dtype)dt, base, i);
 }
 
+/* Element i of an array in dtype code dt set to x, rounded to nearest even for f16/bf16. */
+static inline void kvp_cpu_store(int dt, void *base, size_t i, float x) {
+    if (dt == KVP_DT_F16)
+        ((uint16_t *)base)[i] = kvp__f32_to_f16(x);
+    else if (dt == KVP_DT_BF16)
+        ((uint16_t *)base)[i] = kvp__f32_to_bf16(x);
+    else
+        ((float *)base)[i] = x;
+}
+
 /* Row t of head j of a cache layer: element offset of its first value. */
 static inline size_t kvp_cpu_row(const int32_t *meta, int j, int64_t t, int d) {
     return ((size_t)meta[2 * j] + (size_t)t) * (size_t)d;

@@ -3,15 +3,6 @@
 
 #include "../cpu_ops.h"
 
-static void store(int dt, void *base, size_t i, float x) {
-    if (dt == KVP_DT_F16)
-        ((uint16_t *)base)[i] = kvp__f32_to_f16(x);
-    else if (dt == KVP_DT_BF16)
-        ((uint16_t *)base)[i] = kvp__f32_to_bf16(x);
-    else
-        ((float *)base)[i] = x;
-}
-
 typedef struct pair_ref {
     int32_t dst, index;
 } pair_ref;
@@ -55,7 +46,8 @@ static void one_head(void *arg, int j, void *scratch) {
             double w = jb->coef[(size_t)j * count + i];
             for (int c = 0; c < d; c++) acc[c] += w * src[(size_t)i * d + c];
         }
-        for (int c = 0; c < d; c++) store(p->v_dtype, jb->V, at + (size_t)c, (float)acc[c]);
+        for (int c = 0; c < d; c++)
+            kvp_cpu_store(p->v_dtype, jb->V, at + (size_t)c, (float)acc[c]);
     }
 }
 

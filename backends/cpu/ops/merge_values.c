@@ -4,15 +4,6 @@
 
 #include "../cpu_ops.h"
 
-static void store(int dt, void *base, size_t i, float x) {
-    if (dt == KVP_DT_F16)
-        ((uint16_t *)base)[i] = kvp__f32_to_f16(x);
-    else if (dt == KVP_DT_BF16)
-        ((uint16_t *)base)[i] = kvp__f32_to_bf16(x);
-    else
-        ((float *)base)[i] = x;
-}
-
 typedef struct job {
     const kvp_p_merge_values *p;
     void *V;
@@ -49,7 +40,7 @@ static void one_head(void *arg, int j, void *scratch) {
         if (!(total[k] > 0)) continue;
         size_t row = kvp_cpu_row(jb->meta, j, k, d);
         for (int c = 0; c < d; c++)
-            store(p->v_dtype, jb->V, row + (size_t)c,
+            kvp_cpu_store(p->v_dtype, jb->V, row + (size_t)c,
                   (float)((v[(size_t)k * d + c] + sum[(size_t)k * d + c]) / (1.0 + total[k])));
     }
 }

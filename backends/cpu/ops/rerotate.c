@@ -9,15 +9,6 @@ static float round_to(int dt, float x) {
     return x;
 }
 
-static void store(int dt, void *base, size_t i, float x) {
-    if (dt == KVP_DT_F16)
-        ((uint16_t *)base)[i] = kvp__f32_to_f16(x);
-    else if (dt == KVP_DT_BF16)
-        ((uint16_t *)base)[i] = kvp__f32_to_bf16(x);
-    else
-        ((float *)base)[i] = x;
-}
-
 typedef struct job {
     const kvp_p_rerotate *p;
     void *K;
@@ -44,8 +35,8 @@ static void one_head(void *arg, int j, void *scratch) {
             int v = p->rope_layout == KVP_LAYOUT_HALF_SPLIT ? f + half : 2 * f + 1;
             float xu = kvp_cpu_load(p->k_dtype, jb->K, base + (size_t)u);
             float xv = kvp_cpu_load(p->k_dtype, jb->K, base + (size_t)v);
-            store(p->k_dtype, jb->K, base + (size_t)u, xu * c - xv * s);
-            store(p->k_dtype, jb->K, base + (size_t)v, xv * c + xu * s);
+            kvp_cpu_store(p->k_dtype, jb->K, base + (size_t)u, xu * c - xv * s);
+            kvp_cpu_store(p->k_dtype, jb->K, base + (size_t)v, xv * c + xu * s);
         }
         jb->pos[row] = new_pos;
     }

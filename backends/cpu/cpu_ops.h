@@ -32,6 +32,13 @@ kvp_status kvp_cpu_parallel(kvp_context *ctx, int n, size_t scratch_bytes, kvp_c
 
 /* d elements of an array in dtype dt from `offset`, as f32 (exact for every dtype). */
 void kvp_cpu_load_row(int dt, const void *base, size_t offset, int d, float *out);
+/* A score with its index, and the order of TOPK over them: decreasing score, then increasing
+ * index (a total order, so a selection is unique). For qsort. */
+typedef struct kvp_cpu_scored {
+    float s;
+    int32_t idx;
+} kvp_cpu_scored;
+int kvp_cpu_by_score(const void *a, const void *b);
 /* <a, b> accumulated in double. */
 double kvp_cpu_dot(const float *a, const float *b, int d);
 

@@ -74,6 +74,12 @@ void kvp_cpu_load_row(int dt, const void *base, size_t offset, int d, float *out
     }
 }
 
+int kvp_cpu_by_score(const void *pa, const void *pb) {
+    const kvp_cpu_scored *a = pa, *b = pb;
+    if (a->s != b->s) return a->s > b->s ? -1 : 1;
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
 double kvp_cpu_dot(const float *a, const float *b, int d) {
     /* four independent partial sums: vectorisable without reassociating one sum */
     double s[4] = {0, 0, 0, 0};

@@ -3,18 +3,6 @@
 
 #include "../cpu_ops.h"
 
-typedef struct scored {
-    float s;
-    int32_t idx;
-} scored;
-
-/* Decreasing score, then increasing index: a total order, so the selection is unique. */
-static int by_score(const void *pa, const void *pb) {
-    const scored *a = pa, *b = pb;
-    if (a->s != b->s) return a->s > b->s ? -1 : 1;
-    return (a->idx > b->idx) - (a->idx < b->idx);
-}
-
 typedef struct job {
     const kvp_p_topk *p;
     const float *s;
@@ -24,10 +12,11 @@ typedef struct job {
 
 static void one_row(void *arg, int r, void *scratch) {
     const job *jb = arg;
-    scored *buf = scratch;
+    kvp_cpu_scored *buf = scratch;
     size_t base = (size_t)r * jb->len;
-    for (size_t i = 0; i < jb->len; i++) buf[i] = (scored){jb->s[base + i], (int32_t)i};
-    qsort(buf, jb->len, sizeof(scored), by_score);
+    for (size_t i = 0; i < jb->len; i++)
+        buf[i] = (kvp_cpu_scored){jb->s[base + i], (int32_t)i};
+    qsort(buf, jb->len, sizeof(kvp_cpu_scored), kvp_cpu_by_score);
     memset(jb->mask + base, 0, jb->len * sizeof(int32_t));
     for (int k = 0; k < jb->p->k && (size_t)k < jb->len; k++) jb->mask[base + (size_t)buf[k].idx] = 1;
 }
@@ -36,6 +25,7 @@ kvp_status kvp_cpu_op_topk(kvp_context *ctx, const void *params, void *const *pt
     const kvp_p_topk *p = params;
     size_t total = (size_t)p->H * p->n;
     job jb = {p, ptr[0], ptr[1], p->global_mode ? total : (size_t)p->n};
-    return kvp_cpu_parallel(ctx, p->global_mode ? 1 : p->H, sizeof(scored) * (jb.len ? jb.len : 1),
+    return kvp_cpu_parallel(ctx, p->global_mode ? 1 : p->H,
+                            sizeof(kvp_cpu_scored) * (jb.len ? jb.len : 1),
                             one_row, &jb);
 }

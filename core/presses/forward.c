@@ -121,14 +121,10 @@ kvp_status kvp__kvzip_select(kvp_context *ctx, kvp_cache *cache, kvp_buffer *sco
 kvp_status kvp__artefact_tensor(const char *press, const kvp_artefact *a, const char *name,
                                 int ndim, const int64_t *shape, kvp_tensor *out) {
     kvp_status st = kvp_artefact_get(a, name, out);
-    if (st != KVP_OK) {
-        /* the reader's message lives in the buffer the new one is written to: copy it */
-        char why[256];
-        snprintf(why, sizeof why, "%s", kvp_last_error());
+    if (st != KVP_OK) /* (the message may quote the reader's: kvp__errorv formats aside) */
         return kvp__error_tls(st == KVP_ERR_NOT_FOUND ? KVP_ERR_INVALID_ARG : st,
                               "%s: the artefact has no readable tensor '%s' (%s)", press, name,
-                              why);
-    }
+                              kvp_last_error());
     int ok = out->ndim == ndim;
     for (int k = 0; ok && k < ndim; k++) ok = shape[k] < 0 || out->shape[k] == shape[k];
     if (!ok) {
